@@ -1,0 +1,1 @@
+"""Territory data: importers (OSM, GIS files, EPANET), the layer catalog, OGC API Features."""

@@ -1,0 +1,1 @@
+"""Importers: each reads a source, validates it into TerritoryData, and only then writes it."""

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install what Hyperviseur needs on Debian 12 and is missing: OS packages, then the locked Python
+# environment in .venv. Idempotent: a second run only checks, in a few seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OS_PACKAGES=(postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting postgresql-client-15 gdal-bin)
+missing=()
+for pkg in "${OS_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "bootstrap: installing OS packages: ${missing[*]}"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts a system cluster on 5432 when it installs postgresql; ours is separate and needs none.
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv with $($PYTHON --version)"
+    "$PYTHON" -m venv .venv
+fi
+if [ ! -x .venv/bin/uv ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check "uv==0.13.9"
+fi
+stamp=.venv/.lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
+    echo "bootstrap: syncing .venv with requirements.lock"
+    .venv/bin/uv pip sync --quiet --python .venv/bin/python requirements.lock
+    .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
+    cp requirements.lock "$stamp"
+fi

@@ -1,0 +1,1 @@
+"""Consequence propagation, hydraulics, leaks, traffic and what-if scenarios (to come)."""

@@ -1,0 +1,42 @@
+"""Canonical inputs and helpers shared by the tests: data paths, database fingerprints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+MONACO_PBF = SHARED_DATA / "osm" / "monaco-latest.osm.pbf"
+MONTPELLIER = SHARED_DATA / "opendata_fr" / "montpellier"
+LTOWN_INP = SHARED_DATA / "water" / "L-TOWN.inp"
+OGC_DIR = SHARED_DATA / "ogc"
+
+TWIN_TABLES = (
+    "territory", "road_nodes", "road_edges", "buildings", "critical_sites", "street_lights",
+    "water_junctions", "water_tanks", "water_reservoirs", "water_pipes", "water_valves", "water_pumps",
+    "sensors", "gis_features", "layer_catalog",
+)
+
+
+def shared_file(path: Path) -> Path:
+    """Return ``path`` or skip the test, saying which shared data file is missing."""
+    if not path.exists():
+        pytest.skip(f"shared data not on this machine: {path} (see ../shared/data/README.md)")
+    return path
+
+
+def database_fingerprint(url: str) -> dict[str, tuple[int, str]]:
+    """Row count and an md5 of the full contents of every twin table: equal fingerprints = unchanged data."""
+    result = {}
+    with psycopg.connect(url) as conn:
+        for table in TWIN_TABLES:
+            row = conn.execute(
+                f"SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '')"
+                f" FROM twin.{table} t"
+            ).fetchone()
+            assert row is not None
+            result[table] = (int(row[0]), str(row[1]))
+    return result

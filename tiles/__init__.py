@@ -1,0 +1,1 @@
+"""Vector and raster tiles served from PostGIS SQL tile functions (to come)."""

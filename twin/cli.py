@@ -1,0 +1,170 @@
+"""The ``hyperviseur`` command line: database, migrations, imports, server, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from twin.errors import HyperviseurError
+from twin.settings import Settings
+
+app = typer.Typer(help="Hyperviseur: the territory's digital control tower.", no_args_is_help=True)
+db_app = typer.Typer(help="The embedded PostgreSQL/PostGIS cluster under var/.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    from twin.db import database_url
+
+    ctx.obj = {"database_url": lambda: database_url(_settings().database)}
+
+
+def _require_embedded(settings: Settings) -> None:
+    if settings.database.database_url:
+        typer.echo("HYPERVISEUR_DATABASE_URL is set: the external database is used, no embedded cluster to manage.")
+        raise typer.Exit(0)
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Create the embedded cluster (idempotent)."""
+    from twin.db import embedded_cluster
+
+    settings = _settings()
+    _require_embedded(settings)
+    cluster = embedded_cluster(settings.database)
+    created = cluster.init()
+    typer.echo(f"cluster {'created' if created else 'already present'} in {cluster.data_dir}")
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded cluster (creating it if needed) and bring the schema up to date."""
+    from twin.db import embedded_cluster, migrate
+
+    settings = _settings()
+    _require_embedded(settings)
+    cluster = embedded_cluster(settings.database)
+    cluster.init()
+    cluster.start()
+    migrate(cluster.url())
+    typer.echo(f"database running on 127.0.0.1:{cluster.port}, schema up to date")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster."""
+    from twin.db import embedded_cluster
+
+    settings = _settings()
+    _require_embedded(settings)
+    embedded_cluster(settings.database).stop()
+    typer.echo("database stopped")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the cluster exists and runs, and where."""
+    from twin.db import embedded_cluster
+
+    settings = _settings()
+    if settings.database.database_url:
+        typer.echo(json.dumps({"external": True}))
+        return
+    status = embedded_cluster(settings.database).status()
+    typer.echo(json.dumps(status))
+    if not status["running"]:
+        raise typer.Exit(1)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the connection URL (with its password: keep it private)."""
+    from twin.db import database_url
+
+    typer.echo(database_url(_settings().database))
+
+
+@app.command("migrate")
+def migrate_command(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the Alembic migrations up to REVISION."""
+    from twin.db import database_url, migrate
+
+    migrate(database_url(_settings().database), revision)
+    typer.echo(f"schema at {revision}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Serve the API (the database must be running)."""
+    import uvicorn
+
+    from twin.app import create_app
+
+    settings = _settings()
+    host = host or settings.server.host
+    port = port or settings.server.port
+    typer.echo(f"Hyperviseur: http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Start the database, import the default territory (Helsinki centre) if empty, then serve."""
+    from layers.importers.default import import_default_territory_if_empty
+    from twin.db import database_url, embedded_cluster, migrate
+
+    settings = _settings()
+    if not settings.database.database_url:
+        cluster = embedded_cluster(settings.database)
+        if cluster.init():
+            typer.echo(f"created the embedded database in {cluster.data_dir}")
+        cluster.start()
+    url = database_url(settings.database)
+    migrate(url)
+    report = import_default_territory_if_empty(url, progress=typer.echo)
+    if report is not None:
+        typer.echo(report.summary())
+    serve(host=host, port=port)
+
+
+def _register_subcommands() -> None:
+    from layers.cli import import_app
+
+    app.add_typer(import_app, name="import")
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except HyperviseurError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

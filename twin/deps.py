@@ -1,0 +1,27 @@
+"""FastAPI dependencies shared by every router: a pooled async connection, the settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from twin.settings import Settings
+
+
+async def _connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    pool = request.app.state.pool
+    async with pool.connection() as conn:
+        conn.row_factory = dict_row
+        yield conn
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+Connection = Annotated[AsyncConnection, Depends(_connection)]
+AppSettings = Annotated[Settings, Depends(_settings)]

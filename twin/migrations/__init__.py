@@ -1,0 +1,1 @@
+"""Alembic migrations owning the database schema; SQL bodies live in ``sql/``."""

@@ -1,0 +1,57 @@
+"""Validated settings, one class per concern, read from ``HYPERVISEUR_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class DatabaseSettings(BaseSettings):
+    """Where the database is: an external URL, or the embedded cluster under ``var/``."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERVISEUR_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="postgresql:// URL of an external database; unset = embedded cluster"
+    )
+    var_dir: Path = Field(default=PROJECT_ROOT / "var", description="folder of the embedded cluster and caches")
+    db_port: int = Field(default=55432, ge=1024, le=65535, description="port of the embedded cluster")
+    pool_min_size: int = Field(default=1, ge=1)
+    pool_max_size: int = Field(default=10, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _must_be_postgres(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("HYPERVISEUR_DATABASE_URL must start with postgresql://")
+        return value
+
+
+class ServerSettings(BaseSettings):
+    """How the HTTP server presents itself."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERVISEUR_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(default=None, description="URL clients see, for absolute links")
+    items_default_limit: int = Field(default=100, ge=1)
+    items_max_limit: int = Field(default=10_000, ge=1)
+    count_exact_up_to: int = Field(
+        default=100_000, ge=0, description="numberMatched is counted exactly up to this many rows, else omitted"
+    )
+
+
+class Settings(BaseSettings):
+    """All settings of one Hyperviseur instance."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERVISEUR_", extra="ignore")
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
