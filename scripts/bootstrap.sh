@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-OS_PACKAGES=(postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting postgresql-client-15 gdal-bin)
+OS_PACKAGES=(python3.11-venv postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting postgresql-client-15)
 missing=()
 for pkg in "${OS_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -18,8 +18,9 @@ if ((${#missing[@]})); then
 fi
 # Debian starts a system cluster on 5432 when it installs postgresql; ours is separate and needs none.
 
-PYTHON="${PYTHON:-python3.11}"
-command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+# Debian's interpreter, not a per-user one (pyenv under /root): the unprivileged database user and, later,
+# QGIS's python3-qgis must be able to run the same Python.
+PYTHON="${HYPERVISEUR_PYTHON:-/usr/bin/python3.11}"
 if [ ! -x .venv/bin/python ]; then
     echo "bootstrap: creating .venv with $($PYTHON --version)"
     "$PYTHON" -m venv .venv

@@ -7,6 +7,7 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from twin.errors import HyperviseurError
 from twin.settings import Settings
@@ -153,10 +154,16 @@ _register_subcommands()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # With standalone_mode=False click returns the code of a typer.Exit instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except HyperviseurError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(exc.exit_code)
+    except ValidationError as exc:
+        problems = "; ".join(f"HYPERVISEUR_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        typer.secho(f"error: invalid settings: {problems}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
