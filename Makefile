@@ -26,7 +26,7 @@ lint: bootstrap
 
 ## Re-resolve the locked dependencies from pyproject.toml
 lock: bootstrap
-	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev --extra bench pyproject.toml -o requirements.lock
 
 clean-db:
 	-$(BIN)/hyperviseur db stop

@@ -1,0 +1,13 @@
+"""Run every benchmark: ``python -m benchmarks`` (``make bench``)."""
+
+from __future__ import annotations
+
+from benchmarks import bench_ogc_items
+
+
+def main() -> None:
+    bench_ogc_items.main()
+
+
+if __name__ == "__main__":
+    main()
