@@ -63,9 +63,9 @@ def test_demo_serves_the_default_territory_and_is_idempotent() -> None:
                 output, _ = proc.communicate(timeout=30)
             assert f"http://127.0.0.1:{port}/" in output, "the demo must print its URL"
             if run == 1:
-                assert "road_edges" in output, "the first run reports what the import kept"
+                assert "road_edges: " in output, "the first run reports what the import kept"
             else:
-                assert "road_edges" not in output, "the second run must not import again"
+                assert "road_edges: " not in output, "the second run must not import again"
     finally:
         subprocess.run([HYPERVISEUR, "db", "stop"], env=env, capture_output=True)
         subprocess.run(["rm", "-rf", str(base)], check=False)
