@@ -42,7 +42,7 @@ def import_gis_command(
     file: Annotated[Path, typer.Argument(help="GeoPackage, GeoJSON, Shapefile (.shp or .zip)")],
     layer: Annotated[str, typer.Option(help="Target layer: street_lights, buildings, critical_sites, roads, or a new name")],
     territory: Annotated[str, typer.Option(help="Territory to import into (created if missing)")],
-    crs: Annotated[str | None, typer.Option(help="CRS of the file when it does not declare one (e.g. 2154)")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of the file's coordinates (e.g. 2154); required when the file declares none, overrides a wrong one")] = None,
     encoding: Annotated[str | None, typer.Option(help="Attribute encoding, e.g. latin-1")] = None,
     source_layer: Annotated[str | None, typer.Option(help="Layer inside a multi-layer file (GeoPackage)")] = None,
     append: Annotated[bool, typer.Option(help="Append instead of replacing this layer's features")] = False,

@@ -55,7 +55,7 @@ def _rows(frame: gpd.GeoDataFrame, columns: Iterable[str]) -> Iterable[tuple[Any
         yield tuple(_clean(col[i]) for col in data) + (ewkb[i],)
 
 
-def _copy(conn: psycopg.Connection, table: sql.Composable, columns: list[str], rows: Iterable[tuple]) -> None:
+def _copy(conn: psycopg.Connection[Any], table: sql.Composable, columns: list[str], rows: Iterable[tuple]) -> None:
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         table, sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
@@ -64,7 +64,7 @@ def _copy(conn: psycopg.Connection, table: sql.Composable, columns: list[str], r
             copy.write_row(row)
 
 
-def ensure_territory(conn: psycopg.Connection, *, name: str, crs_epsg: int, source: str) -> int:
+def ensure_territory(conn: psycopg.Connection[Any], *, name: str, crs_epsg: int, source: str) -> int:
     row = conn.execute("SELECT id FROM twin.territory WHERE name = %s", (name,)).fetchone()
     if row:
         return int(row["id"] if isinstance(row, dict) else row[0])
@@ -76,7 +76,7 @@ def ensure_territory(conn: psycopg.Connection, *, name: str, crs_epsg: int, sour
     return int(row["id"] if isinstance(row, dict) else row[0])
 
 
-def territory_id(conn: psycopg.Connection, name: str) -> int:
+def territory_id(conn: psycopg.Connection[Any], name: str) -> int:
     row = conn.execute("SELECT id FROM twin.territory WHERE name = %s", (name,)).fetchone()
     if not row:
         names = [r["name"] if isinstance(r, dict) else r[0] for r in conn.execute("SELECT name FROM twin.territory")]
@@ -85,7 +85,7 @@ def territory_id(conn: psycopg.Connection, name: str) -> int:
 
 
 def store_layer(
-    conn: psycopg.Connection, territory: int, layer: str, frame: gpd.GeoDataFrame, *, replace_filter: str | None = None
+    conn: psycopg.Connection[Any], territory: int, layer: str, frame: gpd.GeoDataFrame, *, replace_filter: str | None = None
 ) -> int:
     """Append ``frame`` to the layer table of ``territory``; return the number of rows written."""
     if layer not in LAYER_COLUMNS or layer in ("road_nodes", "road_edges"):
@@ -98,7 +98,7 @@ def store_layer(
     return len(frame)
 
 
-def delete_layer(conn: psycopg.Connection, territory: int, layer: str, *, gis_layer: str | None = None) -> int:
+def delete_layer(conn: psycopg.Connection[Any], territory: int, layer: str, *, gis_layer: str | None = None) -> int:
     if layer == "gis_features":
         cur = conn.execute(
             "DELETE FROM twin.gis_features WHERE territory_id = %s AND layer = %s", (territory, gis_layer)
@@ -111,7 +111,7 @@ def delete_layer(conn: psycopg.Connection, territory: int, layer: str, *, gis_la
 
 
 def store_road_graph(
-    conn: psycopg.Connection, territory: int, nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame
+    conn: psycopg.Connection[Any], territory: int, nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame
 ) -> tuple[int, int]:
     """Store nodes (``node_key``) then edges (``source_key``/``target_key``), mapping keys to ids."""
     node_cols = list(LAYER_COLUMNS["road_nodes"])
@@ -150,7 +150,7 @@ def store_road_graph(
     return len(nodes), cur.rowcount
 
 
-def _insert_nodes(conn: psycopg.Connection, territory: int, node_cols: list[str]) -> None:
+def _insert_nodes(conn: psycopg.Connection[Any], territory: int, node_cols: list[str]) -> None:
     """Give each staged node a fresh id from the table's sequence, then insert them under those ids."""
     conn.execute(
         f"CREATE TEMP TABLE _node_map ON COMMIT DROP AS SELECT node_key,"
@@ -165,7 +165,7 @@ def _insert_nodes(conn: psycopg.Connection, territory: int, node_cols: list[str]
     )
 
 
-def store_territory(conn: psycopg.Connection, data: TerritoryData, *, replace: bool = True) -> int:
+def store_territory(conn: psycopg.Connection[Any], data: TerritoryData, *, replace: bool = True) -> int:
     """Write a whole territory; an existing one of the same name is replaced. Returns its id.
 
     Runs inside the caller's transaction: commit is the caller's decision (one transaction per import).

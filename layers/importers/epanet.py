@@ -23,7 +23,7 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from layers.importers._gis_validate import Progress, check_area_of_use
+from layers.importers._gis_validate import Progress, check_area_of_use, validate_territory_name
 from layers.model import WATER_LAYERS, ImportReport
 from layers.store import delete_layer, ensure_territory, store_layer
 from twin.crs import WGS84, metric_crs_for, validate_epsg
@@ -80,9 +80,7 @@ def import_epanet(
     say = progress or (lambda _message: None)
     epsg = validate_epsg(crs)
     dx, dy = _validate_offset(offset)
-    territory = territory_name.strip() if isinstance(territory_name, str) else ""
-    if not territory:
-        raise InvalidInput("territory name is empty: give --territory, e.g. --territory Montpellier")
+    territory = validate_territory_name(territory_name)
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"file not found: {path}")

@@ -272,7 +272,7 @@ def _building_columns(metric: gpd.GeoDataFrame) -> dict[str, Any]:
     }
 
 
-def _upsert_catalog(conn: psycopg.Connection, layer: str, metric: gpd.GeoDataFrame) -> None:
+def _upsert_catalog(conn: psycopg.Connection[dict[str, Any]], layer: str, metric: gpd.GeoDataFrame) -> None:
     """List a generic layer in twin.layer_catalog; refuse a name the catalog uses for another table.
 
     A re-import refreshes the geometry type and fields but keeps titles and visibility, which GIS staff

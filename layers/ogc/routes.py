@@ -51,6 +51,11 @@ def _json(body: Any, media_type: str = JSON, lang: str | None = None) -> Respons
     return Response(orjson.dumps(body), media_type=media_type, headers=headers)
 
 
+def _check_plain_query(request: Request) -> None:
+    """Resources other than items take only ``f``: anything else is a 400 naming it."""
+    _validate.parse_format(_validate.single_values(request.query_params.multi_items(), _PLAIN).get("f"))
+
+
 def _timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -96,7 +101,7 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
     @router.get("", summary="Page d'accueil OGC API Features")
     @router.get("/", include_in_schema=False)
     async def landing(request: Request, settings: AppSettings, f: FormatParam = None) -> Response:
-        _validate.parse_format(_validate.single_values(request.query_params.multi_items(), _PLAIN).get("f"))
+        _check_plain_query(request)
         public_url = settings.server.public_url
         site = site_url(request, public_url)
         return _json({
@@ -117,13 +122,13 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
 
     @router.get("/conformance", summary="Classes de conformité")
     async def conformance(request: Request, f: FormatParam = None) -> Response:
-        _validate.parse_format(_validate.single_values(request.query_params.multi_items(), _PLAIN).get("f"))
+        _check_plain_query(request)
         return _json({"conformsTo": CONFORMANCE})
 
     @router.get("/api", summary="Définition OpenAPI 3.0 de l'API OGC")
     async def api_definition(conn: Connection, request: Request, settings: AppSettings,
                              f: FormatParam = None) -> Response:
-        _validate.single_values(request.query_params.multi_items(), _PLAIN)
+        _check_plain_query(request)
         document = openapi_document(
             await visible(conn, request),
             server_url=ogc_url(request, settings.server.public_url),
@@ -136,7 +141,7 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
     @router.get("/collections", summary="Collections (couches)")
     async def collections(conn: Connection, request: Request, settings: AppSettings,
                           f: FormatParam = None) -> Response:
-        _validate.parse_format(_validate.single_values(request.query_params.multi_items(), _PLAIN).get("f"))
+        _check_plain_query(request)
         layers = await visible(conn, request)
         href = ogc_url(request, settings.server.public_url, "/collections")
         body = {
@@ -148,14 +153,14 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
     @router.get("/collections/{collection_id}", summary="Une collection")
     async def collection(conn: Connection, request: Request, settings: AppSettings,
                          collection_id: Annotated[str, Path()], f: FormatParam = None) -> Response:
-        _validate.parse_format(_validate.single_values(request.query_params.multi_items(), _PLAIN).get("f"))
+        _check_plain_query(request)
         layer = find_layer(await load_catalog(conn), collection_id, role_of_request(request))
         return _json(await collection_body(conn, request, settings, layer), lang=language(request))
 
     @router.get("/collections/{collection_id}/queryables", summary="Propriétés d'une collection")
     async def queryables(conn: Connection, request: Request, settings: AppSettings,
                          collection_id: Annotated[str, Path()], f: FormatParam = None) -> Response:
-        _validate.parse_format(_validate.single_values(request.query_params.multi_items(), _PLAIN).get("f"))
+        _check_plain_query(request)
         layer = find_layer(await load_catalog(conn), collection_id, role_of_request(request))
         lang = language(request)
         other = "title_en" if lang == "fr" else "title_fr"
@@ -221,7 +226,7 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
     async def feature(conn: Connection, request: Request, settings: AppSettings,
                       collection_id: Annotated[str, Path()], feature_id: Annotated[str, Path()],
                       f: FormatParam = None) -> Response:
-        _validate.parse_format(_validate.single_values(request.query_params.multi_items(), _PLAIN).get("f"))
+        _check_plain_query(request)
         layer = find_layer(await load_catalog(conn), collection_id, role_of_request(request))
         fid = _validate.feature_id_from(feature_id, layer.name)
         text = await fetch_feature(conn, layer, fid)

@@ -357,9 +357,17 @@ def test_wrong_geometry_type_for_layer(database_url: str, tmp_path: Path) -> Non
 
 def test_replace_then_append(database_url: str, tmp_path: Path) -> None:
     path = _small_points(tmp_path, n=5)
+    messages: list[str] = []
     for _ in range(2):
-        report = import_gis(database_url, path, layer="fontaines_test", territory_name="Replace-append")
+        report = import_gis(
+            database_url,
+            path,
+            layer="fontaines_test",
+            territory_name="Replace-append",
+            progress=messages.append,
+        )
         assert report.kept["fontaines_test"] == 5
+    assert "writing 5 features to gis_features …" in messages
     assert _inside_montpellier(database_url, "gis_features", "Replace-append") == (5, 5)
     import_gis(database_url, path, layer="fontaines_test", territory_name="Replace-append", append=True)
     assert _inside_montpellier(database_url, "gis_features", "Replace-append") == (10, 10)
@@ -369,6 +377,15 @@ def test_replace_then_append(database_url: str, tmp_path: Path) -> None:
         " WHERE layer = 'fontaines_test' AND source_id = '3'",
     )
     assert nom == "Fontaine n°3 de l'Écusson"
+
+
+def test_roads_cannot_be_appended(database_url: str, tmp_path: Path) -> None:
+    before = database_fingerprint(database_url)
+    with pytest.raises(InvalidInput, match="--append is not supported for roads"):
+        import_gis(
+            database_url, _small_points(tmp_path), layer="roads", territory_name="Roads-append", append=True
+        )
+    assert database_fingerprint(database_url) == before
 
 
 def test_failure_after_writing_rolls_everything_back(database_url: str, tmp_path: Path) -> None:

@@ -362,16 +362,19 @@ def test_territory_list_and_summary_match_sql(client, database_url, territory_id
     by_name = client.get(f"/api/territories/{TERRITORY}").json()
     assert client.get(f"/api/territories/{territory_id}").json() == by_name
     assert "Lambert-93" in by_name["crs_name"]  # "RGF93 v1 / Lambert-93" in newer EPSG releases
+    # Other test modules may have listed GIS layers of their own: read each layer's table from the catalog.
+    catalog = {
+        name: (table, flt)
+        for name, table, flt in _sql(
+            database_url, "SELECT name, table_name, layer_filter FROM twin.layer_catalog"
+        )
+    }
     for layer, count in by_name["layers"].items():
-        table, extra = (layer, "") if layer != GIS_LAYER else ("gis_features", f" AND layer = '{GIS_LAYER}'")
-        assert (
-            count
-            == _sql(
-                database_url,
-                f"SELECT count(*) FROM twin.{table} WHERE territory_id = %s{extra}",
-                (territory_id,),
-            )[0][0]
-        ), layer
+        table, layer_filter = catalog[layer]
+        query, params = f"SELECT count(*) FROM twin.{table} WHERE territory_id = %s", (territory_id,)
+        if layer_filter is not None:
+            query, params = query + " AND layer = %s", (territory_id, layer_filter)
+        assert count == _sql(database_url, query, params)[0][0], layer
     assert by_name["layers"]["street_lights"] == 6 and by_name["layers"][GIS_LAYER] == 3
     assert by_name["residents_est"] == 31
     # Rue du Dôme and Place Kléber are two-way (two arcs each), the quay one-way: 148 + 222 + 148 m.
