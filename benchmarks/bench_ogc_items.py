@@ -12,7 +12,11 @@ from benchmarks.harness import SHARED_DATA, report, server, throwaway_database, 
 QUERIES = [
     ("buildings, limit=100", "buildings", {"limit": 100}),
     ("buildings, limit=100, offset=1000", "buildings", {"limit": 100, "offset": 1000}),
-    ("buildings, bbox Monte-Carlo, limit=500", "buildings", {"bbox": "7.418,43.735,7.432,43.745", "limit": 500}),
+    (
+        "buildings, bbox Monte-Carlo, limit=500",
+        "buildings",
+        {"bbox": "7.418,43.735,7.432,43.745", "limit": 500},
+    ),
     ("road_edges, limit=1000", "road_edges", {"limit": 1000}),
     ("single building", "buildings/items/1", {}),
 ]
@@ -43,12 +47,16 @@ def main(repeat: int = 200) -> None:
             server(["--factory", "twin.app:create_app"], env, "/health") as ours,
             server(["tipg.main:app"], tipg_env, "/healthz") as tipg,
         ):
-            print(f"OGC API Features items on Monaco, {repeat} sequential requests each, one uvicorn worker each")
+            print(
+                f"OGC API Features items on Monaco, {repeat} sequential requests each, one uvicorn worker each"
+            )
             with httpx.Client(timeout=30) as client:
                 for name, collection, params in QUERIES:
                     if "/items/" in collection:
                         layer, _, fid = collection.partition("/items/")
-                        first_id = client.get(f"{ours}/ogc/collections/{layer}/items", params={"limit": 1}).json()
+                        first_id = client.get(
+                            f"{ours}/ogc/collections/{layer}/items", params={"limit": 1}
+                        ).json()
                         fid = str(first_id["features"][0]["id"])
                         ours_url = f"{ours}/ogc/collections/{layer}/items/{fid}"
                         peer_url = f"{tipg}/collections/twin.{layer}/items/{fid}"
@@ -63,6 +71,6 @@ def main(repeat: int = 200) -> None:
                     peer_ids = [str(i) for i in _ids(theirs.json())]
                     if ours_ids != peer_ids:
                         raise SystemExit(f"{name}: different answers ({ours_ids[:5]}… vs {peer_ids[:5]}…)")
-                    ours_ms = time_calls(lambda u=ours_url: client.get(u, params=params), repeat=repeat)
-                    peer_ms = time_calls(lambda u=peer_url: client.get(u, params=params), repeat=repeat)
+                    ours_ms = time_calls(lambda u=ours_url, p=params: client.get(u, params=p), repeat=repeat)
+                    peer_ms = time_calls(lambda u=peer_url, p=params: client.get(u, params=p), repeat=repeat)
                     report(name, ours_ms, peer_ms, "TiPG")

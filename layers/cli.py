@@ -9,7 +9,9 @@ import typer
 
 from layers.model import ImportReport
 
-import_app = typer.Typer(help="Import territory data (each import writes everything or nothing).", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Import territory data (each import writes everything or nothing).", no_args_is_help=True
+)
 
 
 def _url(ctx: typer.Context) -> str:
@@ -24,9 +26,15 @@ def _finish(report: ImportReport) -> None:
 def import_osm_command(
     ctx: typer.Context,
     file: Annotated[Path | None, typer.Argument(help="OSM extract (.osm.pbf)")] = None,
-    place: Annotated[str | None, typer.Option(help='Download through osmnx, e.g. "Sète, France" (needs network)')] = None,
-    territory: Annotated[str | None, typer.Option(help="Territory name (default: from the file name)")] = None,
-    crs: Annotated[str | None, typer.Option(help="Projected CRS for metric work (default: chosen automatically)")] = None,
+    place: Annotated[
+        str | None, typer.Option(help='Download through osmnx, e.g. "Sète, France" (needs network)')
+    ] = None,
+    territory: Annotated[
+        str | None, typer.Option(help="Territory name (default: from the file name)")
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="Projected CRS for metric work (default: chosen automatically)")
+    ] = None,
 ) -> None:
     """Import roads (drivable graph), buildings, critical sites and street lamps from OpenStreetMap."""
     from layers.importers.osm import import_osm
@@ -40,11 +48,20 @@ def import_osm_command(
 def import_gis_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="GeoPackage, GeoJSON, Shapefile (.shp or .zip)")],
-    layer: Annotated[str, typer.Option(help="Target layer: street_lights, buildings, critical_sites, roads, or a new name")],
+    layer: Annotated[
+        str, typer.Option(help="Target layer: street_lights, buildings, critical_sites, roads, or a new name")
+    ],
     territory: Annotated[str, typer.Option(help="Territory to import into (created if missing)")],
-    crs: Annotated[str | None, typer.Option(help="CRS of the file's coordinates (e.g. 2154); required when the file declares none, overrides a wrong one")] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            help="CRS of the file's coordinates (e.g. 2154); required when the file declares none, overrides a wrong one"
+        ),
+    ] = None,
     encoding: Annotated[str | None, typer.Option(help="Attribute encoding, e.g. latin-1")] = None,
-    source_layer: Annotated[str | None, typer.Option(help="Layer inside a multi-layer file (GeoPackage)")] = None,
+    source_layer: Annotated[
+        str | None, typer.Option(help="Layer inside a multi-layer file (GeoPackage)")
+    ] = None,
     append: Annotated[bool, typer.Option(help="Append instead of replacing this layer's features")] = False,
 ) -> None:
     """Import a GIS file into a layer of a territory, reprojected to WGS84 with metric values computed."""
@@ -52,8 +69,15 @@ def import_gis_command(
 
     _finish(
         import_gis(
-            _url(ctx), file, layer=layer, territory_name=territory, crs=crs, encoding=encoding,
-            source_layer=source_layer, append=append, progress=typer.echo,
+            _url(ctx),
+            file,
+            layer=layer,
+            territory_name=territory,
+            crs=crs,
+            encoding=encoding,
+            source_layer=source_layer,
+            append=append,
+            progress=typer.echo,
         )
     )
 

@@ -11,19 +11,41 @@ from shapely.geometry.base import BaseGeometry
 LAYER_COLUMNS: dict[str, tuple[str, ...]] = {
     "road_nodes": ("source_id", "street_count", "attributes"),
     "road_edges": (
-        "source_id", "name", "highway", "oneway", "reversed", "maxspeed", "lanes",
-        "length_m", "speed_kph", "travel_time_s", "attributes",
+        "source_id",
+        "name",
+        "highway",
+        "oneway",
+        "reversed",
+        "maxspeed",
+        "lanes",
+        "length_m",
+        "speed_kph",
+        "travel_time_s",
+        "attributes",
     ),
     "buildings": ("source_id", "name", "use", "height_m", "levels", "area_m2", "residents_est", "attributes"),
     "critical_sites": ("source_id", "name", "kind", "attributes"),
     "street_lights": ("source_id", "lamp_type", "power_w", "attributes"),
     "water_junctions": ("name", "elevation_m", "base_demand_m3_s", "attributes"),
     "water_tanks": (
-        "name", "elevation_m", "init_level_m", "min_level_m", "max_level_m", "diameter_m", "attributes",
+        "name",
+        "elevation_m",
+        "init_level_m",
+        "min_level_m",
+        "max_level_m",
+        "diameter_m",
+        "attributes",
     ),
     "water_reservoirs": ("name", "base_head_m", "attributes"),
     "water_pipes": (
-        "name", "start_node", "end_node", "length_m", "diameter_m", "roughness", "status", "attributes",
+        "name",
+        "start_node",
+        "end_node",
+        "length_m",
+        "diameter_m",
+        "roughness",
+        "status",
+        "attributes",
     ),
     "water_valves": ("name", "start_node", "end_node", "valve_type", "diameter_m", "setting", "attributes"),
     "water_pumps": ("name", "start_node", "end_node", "pump_type", "attributes"),
@@ -32,12 +54,28 @@ LAYER_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 WATER_LAYERS = (
-    "water_junctions", "water_tanks", "water_reservoirs", "water_pipes", "water_valves", "water_pumps",
+    "water_junctions",
+    "water_tanks",
+    "water_reservoirs",
+    "water_pipes",
+    "water_valves",
+    "water_pumps",
 )
 
 CRITICAL_SITE_KINDS = (
-    "hospital", "clinic", "school", "kindergarten", "nursing_home", "fire_station", "police",
-    "town_hall", "water_works", "pharmacy", "shelter", "power_substation", "other",
+    "hospital",
+    "clinic",
+    "school",
+    "kindergarten",
+    "nursing_home",
+    "fire_station",
+    "police",
+    "town_hall",
+    "water_works",
+    "pharmacy",
+    "shelter",
+    "power_substation",
+    "other",
 )
 
 

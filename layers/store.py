@@ -55,7 +55,9 @@ def _rows(frame: gpd.GeoDataFrame, columns: Iterable[str]) -> Iterable[tuple[Any
         yield tuple(_clean(col[i]) for col in data) + (ewkb[i],)
 
 
-def _copy(conn: psycopg.Connection[Any], table: sql.Composable, columns: list[str], rows: Iterable[tuple]) -> None:
+def _copy(
+    conn: psycopg.Connection[Any], table: sql.Composable, columns: list[str], rows: Iterable[tuple]
+) -> None:
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         table, sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
@@ -79,13 +81,21 @@ def ensure_territory(conn: psycopg.Connection[Any], *, name: str, crs_epsg: int,
 def territory_id(conn: psycopg.Connection[Any], name: str) -> int:
     row = conn.execute("SELECT id FROM twin.territory WHERE name = %s", (name,)).fetchone()
     if not row:
-        names = [r["name"] if isinstance(r, dict) else r[0] for r in conn.execute("SELECT name FROM twin.territory")]
+        names = [
+            r["name"] if isinstance(r, dict) else r[0]
+            for r in conn.execute("SELECT name FROM twin.territory")
+        ]
         raise NotFound(f"no territory named {name!r}; known territories: {', '.join(names) or 'none'}")
     return int(row["id"] if isinstance(row, dict) else row[0])
 
 
 def store_layer(
-    conn: psycopg.Connection[Any], territory: int, layer: str, frame: gpd.GeoDataFrame, *, replace_filter: str | None = None
+    conn: psycopg.Connection[Any],
+    territory: int,
+    layer: str,
+    frame: gpd.GeoDataFrame,
+    *,
+    replace_filter: str | None = None,
 ) -> int:
     """Append ``frame`` to the layer table of ``territory``; return the number of rows written."""
     if layer not in LAYER_COLUMNS or layer in ("road_nodes", "road_edges"):
@@ -98,14 +108,17 @@ def store_layer(
     return len(frame)
 
 
-def delete_layer(conn: psycopg.Connection[Any], territory: int, layer: str, *, gis_layer: str | None = None) -> int:
+def delete_layer(
+    conn: psycopg.Connection[Any], territory: int, layer: str, *, gis_layer: str | None = None
+) -> int:
     if layer == "gis_features":
         cur = conn.execute(
             "DELETE FROM twin.gis_features WHERE territory_id = %s AND layer = %s", (territory, gis_layer)
         )
     else:
         cur = conn.execute(
-            sql.SQL("DELETE FROM {} WHERE territory_id = %s").format(sql.Identifier("twin", layer)), (territory,)
+            sql.SQL("DELETE FROM {} WHERE territory_id = %s").format(sql.Identifier("twin", layer)),
+            (territory,),
         )
     return cur.rowcount
 
@@ -120,7 +133,12 @@ def store_road_graph(
         f"CREATE TEMP TABLE {_NODE_STAGE} (node_key bigint PRIMARY KEY, source_id text, street_count integer,"
         " attributes jsonb, geom geometry(Point, 4326)) ON COMMIT DROP"
     )
-    _copy(conn, sql.Identifier(_NODE_STAGE), ["node_key", *node_cols, "geom"], _rows(nodes, ["node_key", *node_cols]))
+    _copy(
+        conn,
+        sql.Identifier(_NODE_STAGE),
+        ["node_key", *node_cols, "geom"],
+        _rows(nodes, ["node_key", *node_cols]),
+    )
     conn.execute(
         f"CREATE TEMP TABLE {_EDGE_STAGE} (source_key bigint, target_key bigint, source_id text, name text,"
         " highway text, oneway boolean, reversed boolean, maxspeed text, lanes text, length_m double precision,"

@@ -15,9 +15,21 @@ LTOWN_INP = SHARED_DATA / "water" / "L-TOWN.inp"
 OGC_DIR = SHARED_DATA / "ogc"
 
 TWIN_TABLES = (
-    "territory", "road_nodes", "road_edges", "buildings", "critical_sites", "street_lights",
-    "water_junctions", "water_tanks", "water_reservoirs", "water_pipes", "water_valves", "water_pumps",
-    "sensors", "gis_features", "layer_catalog",
+    "territory",
+    "road_nodes",
+    "road_edges",
+    "buildings",
+    "critical_sites",
+    "street_lights",
+    "water_junctions",
+    "water_tanks",
+    "water_reservoirs",
+    "water_pipes",
+    "water_valves",
+    "water_pumps",
+    "sensors",
+    "gis_features",
+    "layer_catalog",
 )
 
 

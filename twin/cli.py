@@ -30,7 +30,9 @@ def _root(ctx: typer.Context) -> None:
 
 def _require_embedded(settings: Settings) -> None:
     if settings.database.database_url:
-        typer.echo("HYPERVISEUR_DATABASE_URL is set: the external database is used, no embedded cluster to manage.")
+        typer.echo(
+            "HYPERVISEUR_DATABASE_URL is set: the external database is used, no embedded cluster to manage."
+        )
         raise typer.Exit(0)
 
 
@@ -161,7 +163,9 @@ def main() -> None:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(exc.exit_code)
     except ValidationError as exc:
-        problems = "; ".join(f"HYPERVISEUR_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"HYPERVISEUR_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
         typer.secho(f"error: invalid settings: {problems}", err=True, fg=typer.colors.RED)
         sys.exit(2)
     except typer.Exit as exc:

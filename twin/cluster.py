@@ -177,7 +177,15 @@ class EmbeddedCluster:
         if not self.is_initialised() or not self.is_running():
             return
         self._run(
-            [str(find_pg_bindir() / "pg_ctl"), "stop", "--pgdata", str(self.data_dir), "--mode", "fast", "--wait"],
+            [
+                str(find_pg_bindir() / "pg_ctl"),
+                "stop",
+                "--pgdata",
+                str(self.data_dir),
+                "--mode",
+                "fast",
+                "--wait",
+            ],
             ensure_service_user(),
         )
 

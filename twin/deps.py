@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from twin.settings import Settings
 
 
-async def _connection(request: Request) -> AsyncIterator[AsyncConnection]:
+async def _connection(request: Request) -> AsyncIterator[AsyncConnection[dict[str, Any]]]:
     pool = request.app.state.pool
     async with pool.connection() as conn:
         conn.row_factory = dict_row
@@ -23,5 +23,5 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-Connection = Annotated[AsyncConnection, Depends(_connection)]
+Connection = Annotated[AsyncConnection[dict[str, Any]], Depends(_connection)]
 AppSettings = Annotated[Settings, Depends(_settings)]

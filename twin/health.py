@@ -21,7 +21,8 @@ def health_router() -> APIRouter:
             current = row[0] if row else None
         except Exception as exc:  # any database failure makes the service unhealthy, and says why
             return JSONResponse(
-                {"status": "error", "database": "unreachable or not migrated", "detail": str(exc)}, status_code=503
+                {"status": "error", "database": "unreachable or not migrated", "detail": str(exc)},
+                status_code=503,
             )
         ok = current == head
         return JSONResponse(

@@ -19,7 +19,9 @@ class DatabaseSettings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="postgresql:// URL of an external database; unset = embedded cluster"
     )
-    var_dir: Path = Field(default=PROJECT_ROOT / "var", description="folder of the embedded cluster and caches")
+    var_dir: Path = Field(
+        default=PROJECT_ROOT / "var", description="folder of the embedded cluster and caches"
+    )
     db_port: int = Field(default=55432, ge=1024, le=65535, description="port of the embedded cluster")
     pool_min_size: int = Field(default=1, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
@@ -44,7 +46,9 @@ class ServerSettings(BaseSettings):
     items_default_limit: int = Field(default=100, ge=1)
     items_max_limit: int = Field(default=10_000, ge=1)
     count_exact_up_to: int = Field(
-        default=100_000, ge=0, description="numberMatched is counted exactly up to this many rows, else omitted"
+        default=100_000,
+        ge=0,
+        description="numberMatched is counted exactly up to this many rows, else omitted",
     )
 
 

@@ -304,4 +304,3 @@ def _joined(value: Any, sep: str) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     return sep.join(str(v) for v in _as_list(value))
-

@@ -78,16 +78,20 @@ def _where(
         # drops lines and polygons whose box touches the bbox but whose shape does not (OGC asks for
         # features whose geometry intersects the box).
         if min_lon <= max_lon:
-            conditions.append(sql.SQL(
-                "ST_Intersects(t.geom,"
-                " ST_MakeEnvelope(%(min_lon)s, %(min_lat)s, %(max_lon)s, %(max_lat)s, 4326))"
-            ))
+            conditions.append(
+                sql.SQL(
+                    "ST_Intersects(t.geom,"
+                    " ST_MakeEnvelope(%(min_lon)s, %(min_lat)s, %(max_lon)s, %(max_lat)s, 4326))"
+                )
+            )
         else:  # crosses the antimeridian: two boxes, each still index-assisted
-            conditions.append(sql.SQL(
-                "(ST_Intersects(t.geom, ST_MakeEnvelope(%(min_lon)s, %(min_lat)s, 180, %(max_lat)s, 4326))"
-                " OR ST_Intersects(t.geom,"
-                " ST_MakeEnvelope(-180, %(min_lat)s, %(max_lon)s, %(max_lat)s, 4326)))"
-            ))
+            conditions.append(
+                sql.SQL(
+                    "(ST_Intersects(t.geom, ST_MakeEnvelope(%(min_lon)s, %(min_lat)s, 180, %(max_lat)s, 4326))"
+                    " OR ST_Intersects(t.geom,"
+                    " ST_MakeEnvelope(-180, %(min_lat)s, %(max_lon)s, %(max_lat)s, 4326)))"
+                )
+            )
     if not conditions:
         return sql.SQL("TRUE")
     return sql.SQL(" AND ").join(conditions)
@@ -109,9 +113,7 @@ async def territory_id_of(conn: AsyncConnection, name_or_id: str) -> int:
     return int(row["id"])
 
 
-async def fetch_page(
-    conn: AsyncConnection, layer: Layer, query: ItemsQuery, *, count_cap: int
-) -> Page:
+async def fetch_page(conn: AsyncConnection, layer: Layer, query: ItemsQuery, *, count_cap: int) -> Page:
     """Run one items request: the page of features and a count capped at ``count_cap``.
 
     ``matched`` is None when more than ``count_cap`` features match: OGC lets a server omit
@@ -179,7 +181,11 @@ class ExtentCache:
         box = None
         if row is not None and row["xmin"] is not None:
             # Outward rounding to 1e-7 degree (≈1 cm): the published box still contains every feature.
-            box = [math.floor(row["xmin"] * 1e7) / 1e7, math.floor(row["ymin"] * 1e7) / 1e7,
-                   math.ceil(row["xmax"] * 1e7) / 1e7, math.ceil(row["ymax"] * 1e7) / 1e7]
+            box = [
+                math.floor(row["xmin"] * 1e7) / 1e7,
+                math.floor(row["ymin"] * 1e7) / 1e7,
+                math.ceil(row["xmax"] * 1e7) / 1e7,
+                math.ceil(row["ymax"] * 1e7) / 1e7,
+            ]
         self._entries[layer.name] = (now, box)
         return box

@@ -104,21 +104,35 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
         _check_plain_query(request)
         public_url = settings.server.public_url
         site = site_url(request, public_url)
-        return _json({
-            "title": "Hyperviseur — jumeau numérique du territoire",
-            "description": "Couches du jumeau numérique en OGC API Features (GeoJSON, WGS84).",
-            "links": [
-                link(ogc_url(request, public_url), "self", JSON, "Cette page"),
-                link(ogc_url(request, public_url, "/api"), "service-desc", OPENAPI_30,
-                     "Définition de l'API OGC (OpenAPI 3.0)"),
-                link(f"{site}/api/openapi.json", "service-desc", OPENAPI_31,
-                     "Définition de toute l'API Hyperviseur (OpenAPI 3.1)"),
-                link(f"{site}/api/docs", "service-doc", HTML, "Documentation interactive"),
-                link(ogc_url(request, public_url, "/conformance"), "conformance", JSON,
-                     "Classes de conformité"),
-                link(ogc_url(request, public_url, "/collections"), "data", JSON, "Collections"),
-            ],
-        })
+        return _json(
+            {
+                "title": "Hyperviseur — jumeau numérique du territoire",
+                "description": "Couches du jumeau numérique en OGC API Features (GeoJSON, WGS84).",
+                "links": [
+                    link(ogc_url(request, public_url), "self", JSON, "Cette page"),
+                    link(
+                        ogc_url(request, public_url, "/api"),
+                        "service-desc",
+                        OPENAPI_30,
+                        "Définition de l'API OGC (OpenAPI 3.0)",
+                    ),
+                    link(
+                        f"{site}/api/openapi.json",
+                        "service-desc",
+                        OPENAPI_31,
+                        "Définition de toute l'API Hyperviseur (OpenAPI 3.1)",
+                    ),
+                    link(f"{site}/api/docs", "service-doc", HTML, "Documentation interactive"),
+                    link(
+                        ogc_url(request, public_url, "/conformance"),
+                        "conformance",
+                        JSON,
+                        "Classes de conformité",
+                    ),
+                    link(ogc_url(request, public_url, "/collections"), "data", JSON, "Collections"),
+                ],
+            }
+        )
 
     @router.get("/conformance", summary="Classes de conformité")
     async def conformance(request: Request, f: FormatParam = None) -> Response:
@@ -126,8 +140,9 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
         return _json({"conformsTo": CONFORMANCE})
 
     @router.get("/api", summary="Définition OpenAPI 3.0 de l'API OGC")
-    async def api_definition(conn: Connection, request: Request, settings: AppSettings,
-                             f: FormatParam = None) -> Response:
+    async def api_definition(
+        conn: Connection, request: Request, settings: AppSettings, f: FormatParam = None
+    ) -> Response:
         _check_plain_query(request)
         document = openapi_document(
             await visible(conn, request),
@@ -139,8 +154,9 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
         return _json(document, OPENAPI_30)
 
     @router.get("/collections", summary="Collections (couches)")
-    async def collections(conn: Connection, request: Request, settings: AppSettings,
-                          f: FormatParam = None) -> Response:
+    async def collections(
+        conn: Connection, request: Request, settings: AppSettings, f: FormatParam = None
+    ) -> Response:
         _check_plain_query(request)
         layers = await visible(conn, request)
         href = ogc_url(request, settings.server.public_url, "/collections")
@@ -151,15 +167,25 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
         return _json(body, lang=language(request))
 
     @router.get("/collections/{collection_id}", summary="Une collection")
-    async def collection(conn: Connection, request: Request, settings: AppSettings,
-                         collection_id: Annotated[str, Path()], f: FormatParam = None) -> Response:
+    async def collection(
+        conn: Connection,
+        request: Request,
+        settings: AppSettings,
+        collection_id: Annotated[str, Path()],
+        f: FormatParam = None,
+    ) -> Response:
         _check_plain_query(request)
         layer = find_layer(await load_catalog(conn), collection_id, role_of_request(request))
         return _json(await collection_body(conn, request, settings, layer), lang=language(request))
 
     @router.get("/collections/{collection_id}/queryables", summary="Propriétés d'une collection")
-    async def queryables(conn: Connection, request: Request, settings: AppSettings,
-                         collection_id: Annotated[str, Path()], f: FormatParam = None) -> Response:
+    async def queryables(
+        conn: Connection,
+        request: Request,
+        settings: AppSettings,
+        collection_id: Annotated[str, Path()],
+        f: FormatParam = None,
+    ) -> Response:
         _check_plain_query(request)
         layer = find_layer(await load_catalog(conn), collection_id, role_of_request(request))
         lang = language(request)
@@ -182,7 +208,10 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
 
     @router.get("/collections/{collection_id}/items", summary="Objets d'une collection (GeoJSON)")
     async def items(
-        conn: Connection, request: Request, settings: AppSettings, collection_id: Annotated[str, Path()],
+        conn: Connection,
+        request: Request,
+        settings: AppSettings,
+        collection_id: Annotated[str, Path()],
         bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS84)")] = None,
         limit: Annotated[str | None, Query(description="taille de page")] = None,
         offset: Annotated[str | None, Query(description="objets à sauter")] = None,
@@ -204,15 +233,31 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
         params = query.as_params()
         links = [
             link(with_query(href, params), "self", GEOJSON, "Cette page"),
-            link(ogc_url(request, server.public_url, f"/collections/{layer.name}"), "collection", JSON,
-                 layer.title(language(request))),
+            link(
+                ogc_url(request, server.public_url, f"/collections/{layer.name}"),
+                "collection",
+                JSON,
+                layer.title(language(request)),
+            ),
         ]
         if page.has_more:
-            links.append(link(with_query(href, {**params, "offset": str(query.offset + query.limit)}),
-                              "next", GEOJSON, "Page suivante"))
+            links.append(
+                link(
+                    with_query(href, {**params, "offset": str(query.offset + query.limit)}),
+                    "next",
+                    GEOJSON,
+                    "Page suivante",
+                )
+            )
         if query.offset > 0:
-            links.append(link(with_query(href, {**params, "offset": str(max(0, query.offset - query.limit))}),
-                              "prev", GEOJSON, "Page précédente"))
+            links.append(
+                link(
+                    with_query(href, {**params, "offset": str(max(0, query.offset - query.limit))}),
+                    "prev",
+                    GEOJSON,
+                    "Page précédente",
+                )
+            )
         head: dict[str, Any] = {"type": "FeatureCollection", "timeStamp": _timestamp()}
         if page.matched is not None:
             head["numberMatched"] = page.matched
@@ -223,9 +268,14 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
         return Response(body, media_type=GEOJSON)
 
     @router.get("/collections/{collection_id}/items/{feature_id}", summary="Un objet (GeoJSON)")
-    async def feature(conn: Connection, request: Request, settings: AppSettings,
-                      collection_id: Annotated[str, Path()], feature_id: Annotated[str, Path()],
-                      f: FormatParam = None) -> Response:
+    async def feature(
+        conn: Connection,
+        request: Request,
+        settings: AppSettings,
+        collection_id: Annotated[str, Path()],
+        feature_id: Annotated[str, Path()],
+        f: FormatParam = None,
+    ) -> Response:
         _check_plain_query(request)
         layer = find_layer(await load_catalog(conn), collection_id, role_of_request(request))
         fid = _validate.feature_id_from(feature_id, layer.name)

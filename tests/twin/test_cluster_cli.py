@@ -139,8 +139,15 @@ def test_cluster_works_for_a_normal_user() -> None:
 
     def as_user(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [HYPERVISEUR, *args], env=env, capture_output=True, text=True, timeout=120,
-            user=user.pw_uid, group=user.pw_gid, extra_groups=[], cwd=base,
+            [HYPERVISEUR, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            user=user.pw_uid,
+            group=user.pw_gid,
+            extra_groups=[],
+            cwd=base,
         )
 
     try:

@@ -44,8 +44,11 @@ def test_demo_serves_the_default_territory_and_is_idempotent() -> None:
     try:
         for run in (1, 2):
             proc = subprocess.Popen(
-                [HYPERVISEUR, "demo", "--port", str(port)], env=env, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True,
+                [HYPERVISEUR, "demo", "--port", str(port)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             try:
                 _wait_for(f"http://127.0.0.1:{port}/health", proc)
@@ -55,7 +58,9 @@ def test_demo_serves_the_default_territory_and_is_idempotent() -> None:
                 helsinki = territories["territories"][0]
                 assert helsinki["crs_epsg"] == 32635
                 roads = httpx.get(
-                    f"http://127.0.0.1:{port}/ogc/collections/road_edges/items", params={"limit": 5}, timeout=10
+                    f"http://127.0.0.1:{port}/ogc/collections/road_edges/items",
+                    params={"limit": 5},
+                    timeout=10,
                 )
                 assert roads.status_code == 200 and len(roads.json()["features"]) == 5
             finally:

@@ -18,7 +18,9 @@ def run_migrations_online() -> None:
         return
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, version_table_schema="public", transaction_per_migration=True)
+        context.configure(
+            connection=connection, version_table_schema="public", transaction_per_migration=True
+        )
         with context.begin_transaction():
             context.run_migrations()
 
