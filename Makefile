@@ -22,6 +22,7 @@ bench: bootstrap
 
 lint: bootstrap
 	$(BIN)/ruff check .
+	$(BIN)/mypy twin layers benchmarks
 	$(BIN)/lint-imports
 
 ## Re-resolve the locked dependencies from pyproject.toml

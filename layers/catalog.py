@@ -134,7 +134,7 @@ def _layer_from_row(row: dict[str, Any]) -> Layer | None:
     )
 
 
-async def load_catalog(conn: AsyncConnection) -> list[Layer]:
+async def load_catalog(conn: AsyncConnection[dict[str, Any]]) -> list[Layer]:
     """Read ``twin.layer_catalog``, keeping only layers whose table can really be served.
 
     Parameters

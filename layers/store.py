@@ -156,6 +156,7 @@ def store_road_graph(
         f"SELECT count(*) AS n FROM {_EDGE_STAGE} e WHERE NOT EXISTS (SELECT 1 FROM _node_map m"
         " WHERE m.node_key = e.source_key) OR NOT EXISTS (SELECT 1 FROM _node_map m WHERE m.node_key = e.target_key)"
     ).fetchone()
+    assert dangling is not None  # count(*) always returns one row
     n_dangling = int(dangling["n"] if isinstance(dangling, dict) else dangling[0])
     if n_dangling:
         raise ImportRejected(f"{n_dangling} road edges refer to nodes that are not in the import")

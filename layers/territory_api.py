@@ -34,13 +34,17 @@ def _territory(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def territory_rows(conn: AsyncConnection, key: str | None = None) -> list[dict[str, Any]]:
+async def territory_rows(
+    conn: AsyncConnection[dict[str, Any]], key: str | None = None
+) -> list[dict[str, Any]]:
     """Territories (all, or the one named or numbered ``key``, name first) with their WGS84 extent."""
     cur = await conn.execute(_sql("territories.sql"), {"key": key})
     return list(await cur.fetchall())
 
 
-async def layer_counts(conn: AsyncConnection, layers: list[Layer], territory_id: int) -> dict[str, int]:
+async def layer_counts(
+    conn: AsyncConnection[dict[str, Any]], layers: list[Layer], territory_id: int
+) -> dict[str, int]:
     """Feature count of each layer in one territory, in one UNION ALL statement.
 
     Parameters

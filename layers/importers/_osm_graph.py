@@ -273,7 +273,7 @@ def _edge_row(
     u: int, v: int, data: Mapping[str, Any], way_tags: Mapping[int, Mapping[str, str]]
 ) -> dict[str, Any]:
     osmids = sorted(_as_list(data["osmid"]))
-    attributes = dict(way_tags.get(osmids[0], {}))
+    attributes: dict[str, Any] = dict(way_tags.get(osmids[0], {}))
     if len(osmids) > 1:
         # A simplified arc may span several OSM ways; keep every way's tags, not only the first's.
         attributes["merged_ways"] = {str(i): dict(way_tags.get(i, {})) for i in osmids[1:]}

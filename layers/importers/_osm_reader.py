@@ -63,14 +63,15 @@ def read_osm(path: Path) -> OsmExtract:
         # Only relations with these keys become areas; every closed way does anyway.
         .with_areas(osmium.filter.KeyFilter("building", *CRITICAL_KEYS))
     )
+    # The stubs type items as OSMEntity, a union that includes Changeset (no is_*() methods).
     for obj in processor:
-        if obj.is_area():
+        if obj.is_area():  # type: ignore[union-attr]  # pyosmium stub: Changeset
             _on_area(extract, obj, wkb)
-        elif obj.is_node():
+        elif obj.is_node():  # type: ignore[union-attr]  # pyosmium stub: Changeset
             _on_node(extract, obj)
-        elif obj.is_way():
+        elif obj.is_way():  # type: ignore[union-attr]  # pyosmium stub: Changeset
             _on_way(extract, obj, wkb)
-        elif obj.is_relation():
+        elif obj.is_relation():  # type: ignore[union-attr]  # pyosmium stub: Changeset
             _on_relation(extract, obj)
     return extract
 

@@ -230,8 +230,8 @@ def _polygonal(geometry: BaseGeometry) -> tuple[MultiPolygon | None, str | None]
 def _buildings_frame(
     features: Iterable[Feature], unassembled: dict[str, str], *, epsg: int, report: ImportReport
 ) -> gpd.GeoDataFrame:
-    for source_id, why in sorted(unassembled.items()):
-        report.reject("buildings", source_id, why)
+    for source_id, reason in sorted(unassembled.items()):
+        report.reject("buildings", source_id, reason)
     kept: list[tuple[Feature, MultiPolygon]] = []
     for feature in features:
         footprint, why = _polygonal(feature.geometry)

@@ -97,7 +97,7 @@ def _where(
     return sql.SQL(" AND ").join(conditions)
 
 
-async def territory_id_of(conn: AsyncConnection, name_or_id: str) -> int:
+async def territory_id_of(conn: AsyncConnection[dict[str, Any]], name_or_id: str) -> int:
     """Resolve a ``territory`` filter value (a name, or a numeric id) to the territory's id."""
     cur = await conn.execute(
         "SELECT id FROM twin.territory WHERE name = %(key)s"
@@ -113,7 +113,9 @@ async def territory_id_of(conn: AsyncConnection, name_or_id: str) -> int:
     return int(row["id"])
 
 
-async def fetch_page(conn: AsyncConnection, layer: Layer, query: ItemsQuery, *, count_cap: int) -> Page:
+async def fetch_page(
+    conn: AsyncConnection[dict[str, Any]], layer: Layer, query: ItemsQuery, *, count_cap: int
+) -> Page:
     """Run one items request: the page of features and a count capped at ``count_cap``.
 
     ``matched`` is None when more than ``count_cap`` features match: OGC lets a server omit
@@ -140,7 +142,7 @@ async def fetch_page(conn: AsyncConnection, layer: Layer, query: ItemsQuery, *, 
     )
 
 
-async def fetch_feature(conn: AsyncConnection, layer: Layer, feature_id: int) -> str | None:
+async def fetch_feature(conn: AsyncConnection[dict[str, Any]], layer: Layer, feature_id: int) -> str | None:
     """One feature of ``layer`` as GeoJSON text, or None when the collection has no such id."""
     params: dict[str, Any] = {"feature_id": feature_id}
     statement = _template("feature.sql").format(
@@ -165,7 +167,7 @@ class ExtentCache:
         self.ttl_s = ttl_s
         self._entries: dict[str, tuple[float, list[float] | None]] = {}
 
-    async def bbox(self, conn: AsyncConnection, layer: Layer) -> list[float] | None:
+    async def bbox(self, conn: AsyncConnection[dict[str, Any]], layer: Layer) -> list[float] | None:
         """``[minLon, minLat, maxLon, maxLat]`` of the layer, or None when it has no features."""
         now = time.monotonic()
         entry = self._entries.get(layer.name)
