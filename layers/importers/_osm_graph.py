@@ -123,6 +123,7 @@ class GraphStats:
     raw_arcs: int = 0
     simplified_nodes: int = 0
     simplified_arcs: int = 0
+    strongly_connected_nodes: int = 0
     speeds_clamped: int = 0
     speeds_from_maxspeed: int = 0
     length_ratio: float = 1.0
@@ -175,7 +176,7 @@ def _add_path(
 
 
 def finish_drive_graph(graph: nx.MultiDiGraph, *, crs_epsg: int) -> tuple[nx.MultiDiGraph, GraphStats]:
-    """Simplify, keep the largest strongly connected part, count streets, set metric lengths and speeds.
+    """Simplify, keep the largest connected part, count streets, set metric lengths and speeds.
 
     Every step is osmnx's own (``simplify_graph``, ``largest_component``, ``count_streets_per_node``,
     ``add_edge_speeds``, ``add_edge_travel_times``). Afterwards each arc's ``length`` is in metres
@@ -188,12 +189,11 @@ def finish_drive_graph(graph: nx.MultiDiGraph, *, crs_epsg: int) -> tuple[nx.Mul
     simplified = ox.simplify_graph(graph)
     stats.simplified_nodes, stats.simplified_arcs = simplified.number_of_nodes(), simplified.number_of_edges()
     street_counts = ox.stats.count_streets_per_node(simplified)
-    core = ox.truncate.largest_component(simplified, strongly=True)
-    if core.number_of_edges() == 0:
-        raise ImportRejected(
-            f"the {stats.raw_arcs:,} drivable arcs form no circuit a car could both enter and leave "
-            "(no strongly connected street network); the extract is too small or only holds dead ends"
-        )
+    # osmnx's own default (retain_all=False): the largest *weakly* connected component. A strongly
+    # connected core would drop every street a clipped extract cuts (80 % of a small one); routing
+    # reports unreachable pairs instead, and the report says how much is strongly connected.
+    core = ox.truncate.largest_component(simplified, strongly=False)
+    stats.strongly_connected_nodes = max((len(c) for c in nx.strongly_connected_components(core)), default=0)
     nx.set_node_attributes(core, {n: street_counts[n] for n in core.nodes}, name="street_count")
     _order_lists(core)
     _set_speeds(core, stats)

@@ -311,8 +311,9 @@ def _notes(
         "private "
         f"and construction ways excluded) → {stats.raw_arcs:,} arcs between {stats.raw_nodes:,} nodes → "
         f"simplified by osmnx to {stats.simplified_arcs:,} arcs / {stats.simplified_nodes:,} nodes → "
-        f"{len(edges):,} arcs / {len(nodes):,} nodes kept in the largest strongly connected component "
-        "(streets that cannot be both reached and left by car are dropped)",
+        f"{len(edges):,} arcs / {len(nodes):,} nodes kept in the largest connected network (osmnx's default; "
+        f"{stats.strongly_connected_nodes:,} of its nodes are mutually reachable by car, the others are "
+        "dead ends of one-way streets cut by the extract's edge)",
         f"speeds: maxspeed on {stats.speeds_from_maxspeed:,} arcs, "
         "the others get the French default of their "
         f"class ({', '.join(f'{k} {v:g}' for k, v in list(FRENCH_SPEEDS_KPH.items())[:6])}… km/h); "
