@@ -6,7 +6,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from twin.cluster import EmbeddedCluster, free_port
+from twin.cluster import free_port, throwaway_cluster
 from twin.db import migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,17 +22,11 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 @contextmanager
 def throwaway_database() -> Iterator[str]:
-    base = Path(tempfile.mkdtemp(prefix="hyperviseur-bench-pg-"))
-    os.chmod(base, 0o755)
-    cluster = EmbeddedCluster(base, port=free_port())
-    cluster.init()
-    cluster.start()
-    try:
+    """URL of a migrated database in a throwaway cluster."""
+    with throwaway_cluster(prefix="hyperviseur-bench-pg-") as cluster:
         url = cluster.url()
         migrate(url)
         yield url
-    finally:
-        cluster.destroy()
 
 
 @contextmanager

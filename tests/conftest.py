@@ -6,28 +6,18 @@ The demo database under var/ is never touched: the cluster lives in a fresh fold
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from twin.cluster import EmbeddedCluster, free_port
+from twin.cluster import EmbeddedCluster, throwaway_cluster
 from twin.db import migrate
 
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[EmbeddedCluster]:
-    base = Path(tempfile.mkdtemp(prefix="hyperviseur-test-pg-"))
-    os.chmod(base, 0o755)
-    cluster = EmbeddedCluster(base, port=free_port())
-    cluster.init()
-    cluster.start()
-    try:
+    with throwaway_cluster(prefix="hyperviseur-test-pg-") as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture(scope="session")

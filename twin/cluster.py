@@ -13,7 +13,10 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -288,3 +291,20 @@ def wait_until_accepting(url: str, *, timeout_s: float = 20.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@contextmanager
+def throwaway_cluster(prefix: str = "hyperviseur-tmp-pg-") -> Iterator[EmbeddedCluster]:
+    """A started cluster in a fresh temporary folder on a free port, destroyed on exit (tests, benchmarks).
+
+    The folder is made world-enterable so that the unprivileged database user can reach it when we are root.
+    """
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(base, 0o755)
+    cluster = EmbeddedCluster(base, port=free_port())
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
