@@ -10,19 +10,12 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from twin.errors import NotFound
+from twin.security.deps import role_of
+from twin.security.permissions import may_see_layer
 
 # Every layer table has these columns; a table without them cannot be served as a collection.
 _REQUIRED_COLUMNS = frozenset({"id", "territory_id", "geom"})
 GIS_FEATURES_TABLE = "gis_features"
-
-# Which catalog visibilities each role may read. Accounts do not exist yet, so every request is
-# "anonymous", which for now reads public *and* internal layers (the API runs on the authority's own
-# network); restricted layers (water network: a security-sensitive asset) are served to no one.
-# The security issue replaces this table (anonymous -> public only, agent -> public + internal,
-# named roles -> restricted) and ``role_of_request``; nothing else has to change.
-_VISIBILITIES_BY_ROLE: dict[str, frozenset[str]] = {
-    "anonymous": frozenset({"public", "internal"}),
-}
 
 
 @dataclass(frozen=True)
@@ -78,7 +71,8 @@ def visible_to(layer: Layer, role: str) -> bool:
     layer : Layer
         The catalog entry.
     role : str
-        The caller's role; only ``"anonymous"`` exists until accounts arrive.
+        The caller's role (``twin.security.roles.Role``); the rule itself is
+        ``twin.security.permissions.LAYER_VISIBILITY``.
 
     Examples
     --------
@@ -87,12 +81,12 @@ def visible_to(layer: Layer, role: str) -> bool:
     >>> visible_to(pipes, "anonymous")
     False
     """
-    return layer.visibility in _VISIBILITIES_BY_ROLE.get(role, frozenset())
+    return may_see_layer(role, layer.visibility)
 
 
 def role_of_request(request: Any) -> str:
-    """The role a request acts under; always ``"anonymous"`` until the security issue lands."""
-    return "anonymous"
+    """The role a request acts under (resolved by the app-wide principal dependency)."""
+    return role_of(request)
 
 
 @cache

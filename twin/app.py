@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
 from twin import __version__
 from twin.db import database_url
-from twin.errors import HyperviseurError
+from twin.errors import HyperviseurError, TooManyRequests, Unauthorized
 from twin.health import health_router
+from twin.security.audit_routes import audit_router
+from twin.security.crypto import load_keyring
+from twin.security.deps import resolve_principal
+from twin.security.middleware import install_web_hardening
+from twin.security.oidc import oidc_router
+from twin.security.routes import accounts_router, auth_router
 from twin.settings import Settings
 
 
@@ -25,10 +31,16 @@ def _error_body(status: int, title: str, detail: str) -> dict[str, object]:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HyperviseurError)
     async def _domain_error(_: Request, exc: HyperviseurError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, TooManyRequests):
+            headers["Retry-After"] = str(exc.retry_after_s)
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = 'Bearer realm="hyperviseur"'
         return JSONResponse(
             _error_body(exc.http_status, type(exc).__name__, str(exc)),
             status_code=exc.http_status,
             media_type="application/problem+json",
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -59,6 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await pool.open(wait=False)
         app.state.pool = pool
+        app.state.database_url = database_url(settings.database)
+        app.state.keyring = load_keyring(
+            settings.security.data_keys,
+            var_dir=settings.database.var_dir,
+            environment=settings.server.environment,
+        )
         try:
             yield
         finally:
@@ -72,10 +90,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        # Every request's principal is resolved once, before any route: layer rules and audit need it.
+        dependencies=[Depends(resolve_principal)],
     )
     app.state.settings = settings
     _install_error_handlers(app)
     app.include_router(health_router())
+    app.include_router(auth_router())
+    app.include_router(oidc_router())
+    app.include_router(accounts_router())
+    app.include_router(audit_router())
+    install_web_hardening(app, settings)
     _include_domain_routers(app)
     return app
 

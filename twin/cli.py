@@ -142,13 +142,39 @@ def demo(
     report = import_default_territory_if_empty(url, progress=typer.echo)
     if report is not None:
         typer.echo(report.summary())
+    _create_bootstrap_admin(settings, url)
     serve(host=host, port=port)
+
+
+def _create_bootstrap_admin(settings: Settings, url: str) -> None:
+    """The first run creates an 'admin' account whose credentials are printed once, never a fixed password."""
+    from twin.db import connect
+    from twin.security.accounts import create_account
+    from twin.security.crypto import load_keyring
+
+    keyring = load_keyring(
+        settings.security.data_keys,
+        var_dir=settings.database.var_dir,
+        environment=settings.server.environment,
+    )
+    with connect(url) as conn:
+        if conn.execute("SELECT 1 FROM auth.accounts LIMIT 1").fetchone():
+            return
+        new = create_account(conn, keyring, username="admin", role="admin", display_name="Administrateur")
+        conn.commit()
+    typer.secho("bootstrap administrator created; these credentials are shown once:", bold=True)
+    typer.echo(f"  account: admin\n  password: {new.password}\n  TOTP: {new.totp_uri}")
 
 
 def _register_subcommands() -> None:
     from layers.cli import import_app
+    from twin.security.audit_cli import audit_app
+    from twin.security.cli import keys_app, user_app
 
     app.add_typer(import_app, name="import")
+    app.add_typer(user_app, name="user")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(audit_app, name="audit")
 
 
 _register_subcommands()

@@ -48,3 +48,31 @@ HTTP_STATUS_BY_ERROR: dict[type[HyperviseurError], int] = {
     cls: cls.http_status
     for cls in (HyperviseurError, ClusterError, InvalidInput, NotFound, ImportRejected, DatabaseNotReady)
 }
+
+
+class Unauthorized(HyperviseurError):
+    """No valid session: sign in (again)."""
+
+    http_status = 401
+    exit_code = 7
+
+
+class Forbidden(HyperviseurError):
+    """Signed in, but the role may not do this."""
+
+    http_status = 403
+    exit_code = 7
+
+
+class TooManyRequests(HyperviseurError):
+    """Too many attempts: wait ``retry_after_s`` seconds."""
+
+    http_status = 429
+    exit_code = 8
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
+HTTP_STATUS_BY_ERROR.update({cls: cls.http_status for cls in (Unauthorized, Forbidden, TooManyRequests)})

@@ -52,6 +52,40 @@ class ServerSettings(BaseSettings):
     )
 
 
+class SecuritySettings(BaseSettings):
+    """Accounts, sessions, sign-in protection, encryption keys, TLS, OIDC and web hardening."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERVISEUR_", extra="ignore")
+
+    session_ttl_s: int = Field(default=8 * 3600, ge=60, description="lifetime of a sign-in session")
+    lockout_free_failures: int = Field(default=3, ge=1, description="failed sign-ins before back-off starts")
+    lockout_hard_failures: int = Field(default=10, ge=2, description="failed sign-ins that lock for an hour")
+    data_keys: str | None = Field(
+        default=None,
+        description="keyring for personal data: 'id:base64key,...', first = current (AES-256-GCM, 32-byte keys)",
+    )
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    behind_tls_proxy: bool = Field(default=False, description="a reverse proxy terminates TLS: send HSTS")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed by CORS; none by default"
+    )
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    signin_rate_per_min: int = Field(default=20, ge=1, description="sign-in attempts per client address")
+    expensive_rate_per_min: int = Field(
+        default=120, ge=1, description="expensive requests per client address"
+    )
+    oidc_issuer: str | None = Field(default=None, description="OpenID Connect issuer URL; unset = OIDC off")
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_url: str | None = Field(
+        default=None, description="our callback URL registered at the provider"
+    )
+    oidc_roles_claim: str = Field(default="roles", description="ID-token claim holding the user's roles")
+    oidc_default_role: str = Field(default="analyst", description="role of an OIDC user without a known role")
+    oidc_verify_tls: bool = True
+
+
 class Settings(BaseSettings):
     """All settings of one Hyperviseur instance."""
 
@@ -59,3 +93,4 @@ class Settings(BaseSettings):
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)

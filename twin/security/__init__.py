@@ -1,0 +1,1 @@
+"""Security kernel: accounts, sessions, roles and permissions, audit trail, encryption, web hardening."""

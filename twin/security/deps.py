@@ -1,0 +1,67 @@
+"""Who is calling: the principal of every request, and the permission check of each endpoint group."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from twin.errors import Forbidden, Unauthorized
+from twin.security.permissions import Group, may_use
+from twin.security.roles import ANONYMOUS, Principal
+from twin.security.sessions import COOKIE_NAME, principal_from_token
+
+
+def token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(COOKIE_NAME) or None
+
+
+async def resolve_principal(request: Request) -> Principal:
+    """Run once per request (an app-wide dependency); the result is kept on ``request.state``.
+
+    No token: anonymous. A token that is unknown, expired or revoked: 401, so that clients learn at
+    once that they must sign in again instead of silently seeing less.
+    """
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    token = token_of(request)
+    principal = ANONYMOUS
+    if token:
+        async with request.app.state.pool.connection() as conn:
+            principal = await principal_from_token(conn, token)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(resolve_principal)]
+
+
+def require(group: Group, *, session: bool = False) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """Dependency: the caller's role may use ``group`` (and, with ``session``, is signed in with full scope)."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if session and not principal.is_authenticated:
+            raise Unauthorized("sign in first (POST /api/auth/sign-in)")
+        if not may_use(principal.role, group):
+            if not principal.is_authenticated:
+                raise Unauthorized("sign in first (POST /api/auth/sign-in)")
+            raise Forbidden(f"role '{principal.role}' may not use {group.value} endpoints")
+        if principal.scope != "full" and group is not Group.SESSION:
+            raise Forbidden("enrol a second factor first (POST /api/auth/totp/setup, then /confirm)")
+        return principal
+
+    check.permission_group = group  # type: ignore[attr-defined]  # read by the OpenAPI annotation
+    check.requires_session = session  # type: ignore[attr-defined]
+    return check
+
+
+def role_of(request: Request) -> str:
+    """The role of a request whose principal was resolved (every route's app-wide dependency)."""
+    principal = getattr(request.state, "principal", None)
+    return (principal or ANONYMOUS).role.value

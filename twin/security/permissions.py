@@ -1,0 +1,65 @@
+"""The permission matrix: one place that says which role may use which endpoint group and see which layer.
+
+``docs/security.md`` shows the same matrix; ``tests/security/test_route_walk.py`` checks every route of the
+OpenAPI document against it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from twin.security.roles import Role
+
+ALL_ROLES = frozenset(Role)
+SIGNED_IN = frozenset(Role) - {Role.ANONYMOUS}
+
+
+class Group(StrEnum):
+    """Endpoint groups; each route belongs to exactly one."""
+
+    PUBLIC = "public"  # health, OGC landing/conformance/collections (layer rules apply), territories
+    SESSION = "session"  # sign-in, sign-out, own account, TOTP enrolment
+    ACCOUNTS = "accounts"  # account administration
+    AUDIT = "audit"  # audit trail reading and verification
+
+
+ENDPOINT_GROUPS: dict[Group, frozenset[Role]] = {
+    Group.PUBLIC: ALL_ROLES,
+    Group.SESSION: ALL_ROLES,  # each route checks for itself whether it needs a session
+    Group.ACCOUNTS: frozenset({Role.ADMIN}),
+    Group.AUDIT: frozenset({Role.ADMIN}),
+}
+
+# Layer visibility from the catalog (twin.layer_catalog.visibility).
+LAYER_VISIBILITY: dict[str, frozenset[Role]] = {
+    "public": ALL_ROLES,
+    "internal": SIGNED_IN,
+    # Critical infrastructure (water network) and personal data.
+    "restricted": frozenset({Role.ADMIN, Role.OPERATOR, Role.PLANNER, Role.GIS_EDITOR}),
+}
+
+
+def may_use(role: Role, group: Group) -> bool:
+    """Whether ``role`` may call the routes of ``group``.
+
+    Examples
+    --------
+    >>> may_use(Role.ANALYST, Group.AUDIT)
+    False
+    """
+    return role in ENDPOINT_GROUPS[group]
+
+
+def may_see_layer(role: Role | str, visibility: str) -> bool:
+    """Whether ``role`` may see a layer of this visibility (unknown visibility or role: no).
+
+    Examples
+    --------
+    >>> may_see_layer(Role.ANONYMOUS, "internal"), may_see_layer(Role.PLANNER, "restricted")
+    (False, True)
+    """
+    try:
+        role = Role(role)
+    except ValueError:
+        return False
+    return role in LAYER_VISIBILITY.get(visibility, frozenset())
