@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 
+import psycopg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twin import __version__
 from twin.db import database_url
@@ -19,6 +22,7 @@ from twin.security.crypto import load_keyring
 from twin.security.deps import resolve_principal
 from twin.security.middleware import install_web_hardening
 from twin.security.oidc import oidc_router
+from twin.security.openapi import install_permission_annotations
 from twin.security.routes import accounts_router, auth_router
 from twin.settings import Settings
 
@@ -41,6 +45,31 @@ def _install_error_handlers(app: FastAPI) -> None:
             status_code=exc.http_status,
             media_type="application/problem+json",
             headers=headers,
+        )
+
+    @app.exception_handler(psycopg.DataError)
+    async def _nul_character(_: Request, exc: psycopg.DataError) -> JSONResponse:
+        # PostgreSQL text (and jsonb, as \u0000) cannot hold a NUL character: a request carrying one is bad
+        # input, not a server fault.
+        if "NUL" not in str(exc) and not isinstance(exc, psycopg.errors.UntranslatableCharacter):
+            raise exc
+        return JSONResponse(
+            _error_body(
+                400, "InvalidParameterValue", "a parameter or field contains a NUL character: remove it"
+            ),
+            status_code=400,
+            media_type="application/problem+json",
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _framework_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # The framework's own refusals (unparsable JSON body, unknown path, wrong method) in the same shape.
+        title = HTTPStatus(exc.status_code).phrase.replace(" ", "")
+        return JSONResponse(
+            _error_body(exc.status_code, title, str(exc.detail)),
+            status_code=exc.status_code,
+            media_type="application/problem+json",
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -102,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router())
     install_web_hardening(app, settings)
     _include_domain_routers(app)
+    install_permission_annotations(app)
     return app
 
 

@@ -111,15 +111,50 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
 ) -> None:
     """Serve the API (the database must be running)."""
+    import os
+    import ssl
+
     import uvicorn
 
     from twin.app import create_app
+    from twin.errors import InvalidInput
 
     settings = _settings()
     host = host or settings.server.host
     port = port or settings.server.port
-    typer.echo(f"Hyperviseur: http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    sec = settings.security
+    certfile: str | None = None
+    keyfile: str | None = None
+    if sec.tls_certfile or sec.tls_keyfile:
+        if not (sec.tls_certfile and sec.tls_keyfile):
+            raise InvalidInput(
+                "TLS needs both HYPERVISEUR_TLS_CERTFILE and HYPERVISEUR_TLS_KEYFILE (PEM files), or neither"
+            )
+        for variable, path in (("CERTFILE", sec.tls_certfile), ("KEYFILE", sec.tls_keyfile)):
+            if not path.is_file() or not os.access(path, os.R_OK):
+                raise InvalidInput(
+                    f"HYPERVISEUR_TLS_{variable}={path}: no readable file there; give the path of a PEM file"
+                )
+        try:  # a mismatched or malformed pair fails here, with a message, not inside uvicorn's start-up
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                sec.tls_certfile, sec.tls_keyfile
+            )
+        except (ssl.SSLError, ValueError) as exc:
+            raise InvalidInput(
+                f"the TLS certificate {sec.tls_certfile} and key {sec.tls_keyfile} cannot be used together"
+                f" ({exc}): give a PEM certificate (chain) and its unencrypted private key"
+            ) from None
+        certfile, keyfile = str(sec.tls_certfile), str(sec.tls_keyfile)
+    scheme = "https" if certfile else "http"
+    typer.echo(f"Hyperviseur: {scheme}://{host}:{port}/  (API docs: {scheme}://{host}:{port}/api/docs)")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
 
 
 @app.command("demo")
@@ -198,10 +233,11 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except Exception as exc:  # click usage errors carry their own exit code
+    except Exception as exc:  # usage errors carry their own exit code (2)
         import click
 
-        if isinstance(exc, click.ClickException):
+        # Typer vendors click: its usage errors are typer.TyperException, not click.ClickException.
+        if isinstance(exc, click.ClickException | typer.TyperException) and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 2))
         raise

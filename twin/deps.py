@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from twin.settings import Settings
 
@@ -16,7 +16,11 @@ async def _connection(request: Request) -> AsyncIterator[AsyncConnection[dict[st
     pool = request.app.state.pool
     async with pool.connection() as conn:
         conn.row_factory = dict_row
-        yield conn
+        try:
+            yield conn
+        finally:
+            # The connection goes back to the pool: other users (health, sessions) expect tuple rows.
+            conn.row_factory = tuple_row
 
 
 def _settings(request: Request) -> Settings:

@@ -31,6 +31,7 @@ from layers.ogc.openapi import openapi_document
 from twin import __version__
 from twin.deps import AppSettings, Connection
 from twin.errors import NotFound
+from twin.security.audit import record_request_read
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
@@ -231,6 +232,8 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
         page = await fetch_page(conn, layer, query, count_cap=server.count_exact_up_to)
         href = ogc_url(request, server.public_url, f"/collections/{layer.name}/items")
         params = query.as_params()
+        if layer.visibility == "restricted":
+            await record_request_read(conn, request, layer.name, {"params": params, "count": page.returned})
         links = [
             link(with_query(href, params), "self", GEOJSON, "Cette page"),
             link(
@@ -285,6 +288,8 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
                 f"feature {feature_id!r} does not exist in collection {layer.name!r};"
                 f" list the existing ones at /ogc/collections/{layer.name}/items"
             )
+        if layer.visibility == "restricted":
+            await record_request_read(conn, request, layer.name, {"count": 1}, object_id=str(fid))
         public_url = settings.server.public_url
         collection_href = ogc_url(request, public_url, f"/collections/{layer.name}")
         body = orjson.loads(text)

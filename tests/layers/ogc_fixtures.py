@@ -1,12 +1,15 @@
-"""A tiny territory for the OGC API tests, a live uvicorn server, and the official OGC JSON schemas."""
+"""A tiny territory for the OGC API tests, a live uvicorn server, signed-in callers, and the OGC JSON schemas."""
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,10 @@ from layers.store import store_territory
 from tests.common import OGC_DIR
 from twin.app import create_app
 from twin.cluster import free_port
-from twin.settings import DatabaseSettings, ServerSettings, Settings
+from twin.security.accounts import create_account
+from twin.security.crypto import Keyring
+from twin.security.sessions import create_session
+from twin.settings import DatabaseSettings, SecuritySettings, ServerSettings, Settings
 
 TERRITORY = "Ogctest-Strasbourg"
 GIS_LAYER = "defibrillateurs_ogctest"
@@ -33,6 +39,17 @@ SCHEMA_DIR = OGC_DIR / "ogcapi-features-1-openapi" / "schemas"
 # A base the registry answers for; nothing is ever fetched from it (no retrieve hook is given,
 # so an unknown reference fails instead of going to the network).
 SCHEMA_BASE = "https://schemas.invalid/ogcapi-features-1/"
+
+# One fixed data key for every test server and every account the tests create, so that a TOTP secret
+# stored by a test can be read by the server (a test key, never used anywhere else).
+TEST_DATA_KEYS = "test1:" + base64.urlsafe_b64encode(b"hyperviseur-test-data-key-32byte").decode()
+# Rate limits far above what a test sends from its one address (the route walk and schemathesis call
+# hundreds of routes a minute); the tests of the limits themselves set their own.
+TEST_SECURITY = {
+    "data_keys": TEST_DATA_KEYS,
+    "signin_rate_per_min": 100_000,
+    "expensive_rate_per_min": 100_000,
+}
 
 # Around Strasbourg (inside the bbox 5,48,20,70 that ogctests queries), lon/lat.
 X0, Y0 = 7.7500, 48.5800
@@ -250,12 +267,52 @@ def load_territory(url: str) -> int:
     return tid
 
 
+def keyring_for_tests() -> Keyring:
+    return Keyring.parse(TEST_DATA_KEYS)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A signed-in test account: its name, password, session token and TOTP URI (admin, operator)."""
+
+    username: str
+    role: str
+    password: str
+    token: str
+    account_id: int
+    totp_uri: str | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def signed_in(url: str, role: str, *, username: str | None = None, ttl_s: int = 3600) -> Caller:
+    """Create an account of ``role`` (unique name unless given) and a full-scope session for it.
+
+    Accounts whose role requires TOTP get their second factor at creation, so a ``full`` session is
+    what they hold after signing in with password and code.
+    """
+    username = username or f"{role.replace('_', '-')}-{secrets.token_hex(4)}"
+    with psycopg.connect(url) as conn:
+        new = create_account(conn, keyring_for_tests(), username=username, role=role)
+        token, _ = create_session(conn, new.account.id, method="password", scope="full", ttl_s=ttl_s)
+    assert new.password is not None
+    return Caller(username, role, new.password, token, new.account.id, new.totp_uri)
+
+
 @contextmanager
-def running_server(database_url: str, **server: Any) -> Iterator[str]:
-    """Serve ``create_app`` with uvicorn on a free local port in a thread; yield its base URL."""
+def running_server(
+    database_url: str, *, security: dict[str, Any] | None = None, **server: Any
+) -> Iterator[str]:
+    """Serve ``create_app`` with uvicorn on a free local port in a thread; yield its base URL.
+
+    ``security`` overrides ``SecuritySettings`` fields on top of :data:`TEST_SECURITY`.
+    """
     settings = Settings(
         database=DatabaseSettings(database_url=database_url, pool_max_size=4),
         server=ServerSettings(environment="test", **server),
+        security=SecuritySettings(**{**TEST_SECURITY, **(security or {})}),
     )
     port = free_port()
     uv = uvicorn.Server(

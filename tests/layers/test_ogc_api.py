@@ -1,7 +1,10 @@
 """OGC API Features and /api/territories against a real uvicorn server on a migrated PostGIS.
 
 Responses are validated against the official OGC schemas, the OGC test suite (ogctests) runs against
-the live server, and answers are compared with direct PostGIS queries on the same data.
+the live server, and answers are compared with direct PostGIS queries on the same data. Anonymous callers
+see only 'public' layers, signed-in agents 'internal' ones too, and the roles that work on critical
+networks (planner, operator, GIS editor, admin) the 'restricted' water network: each client below signs in
+as one of them (an account and a session created in the database, as a sign-in would).
 """
 
 from __future__ import annotations
@@ -29,10 +32,13 @@ from tests.layers.ogc_fixtures import (
     load_territory,
     ogc_registry,
     running_server,
+    signed_in,
 )
 from twin.db import migrate
 
-VISIBLE = ("road_edges", "road_nodes", "buildings", "critical_sites", "street_lights", "sensors", GIS_LAYER)
+PUBLIC = ("road_edges", "road_nodes", "street_lights", GIS_LAYER)
+INTERNAL = ("buildings", "critical_sites", "sensors")
+VISIBLE = PUBLIC + INTERNAL  # to any signed-in agent
 RESTRICTED = (
     "water_pipes",
     "water_junctions",
@@ -57,7 +63,27 @@ def base_url(database_url: str, territory_id: int) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def client(base_url: str) -> Iterator[httpx.Client]:
+    """Anonymous: public layers only."""
     with httpx.Client(base_url=base_url, timeout=30) as c:
+        yield c
+
+
+def _signed_in_client(base_url: str, database_url: str, role: str) -> httpx.Client:
+    caller = signed_in(database_url, role)
+    return httpx.Client(base_url=base_url, timeout=30, headers=caller.headers)
+
+
+@pytest.fixture(scope="module")
+def staff(base_url: str, database_url: str) -> Iterator[httpx.Client]:
+    """An analyst: public and internal layers, not the restricted water network."""
+    with _signed_in_client(base_url, database_url, "analyst") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def planner(base_url: str, database_url: str) -> Iterator[httpx.Client]:
+    """A planner: every layer, the restricted water network included."""
+    with _signed_in_client(base_url, database_url, "planner") as c:
         yield c
 
 
@@ -87,7 +113,7 @@ def _walk(client: httpx.Client, url: str) -> tuple[list[dict], list[dict]]:
 # --- documents and schemas ---
 
 
-def test_landing_conformance_and_collections_follow_the_ogc_schemas(client, registry, base_url):
+def test_landing_conformance_and_collections_follow_the_ogc_schemas(client, staff, registry, base_url):
     for path in ("/ogc", "/ogc/"):
         landing = client.get(path)
         assert landing.status_code == 200 and landing.headers["content-type"] == "application/json"
@@ -100,36 +126,51 @@ def test_landing_conformance_and_collections_follow_the_ogc_schemas(client, regi
     assert_ogc_valid(registry, conformance, "confClasses.yaml")
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conformance["conformsTo"]
 
-    collections = client.get("/ogc/collections").json()
-    assert_ogc_valid(registry, collections, "collections.yaml")
-    ids = [c["id"] for c in collections["collections"]]
-    assert set(VISIBLE) <= set(ids)
-    for c in collections["collections"]:
-        assert_ogc_valid(registry, c, "collection.yaml")
-        assert c["crs"][0] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84" and c["itemType"] == "feature"
-        assert client.get(f"/ogc/collections/{c['id']}").json() == c
+    for who, expected, hidden in ((client, PUBLIC, INTERNAL + RESTRICTED), (staff, VISIBLE, RESTRICTED)):
+        collections = who.get("/ogc/collections").json()
+        assert_ogc_valid(registry, collections, "collections.yaml")
+        ids = [c["id"] for c in collections["collections"]]
+        assert set(expected) <= set(ids) and not set(ids) & set(hidden)
+        for c in collections["collections"]:
+            assert_ogc_valid(registry, c, "collection.yaml")
+            assert (
+                c["crs"][0] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84" and c["itemType"] == "feature"
+            )
+            assert who.get(f"/ogc/collections/{c['id']}").json() == c
     buildings = next(c for c in collections["collections"] if c["id"] == "buildings")
     assert buildings["title"] == "Bâtiments"
     min_lon, min_lat, max_lon, max_lat = buildings["extent"]["spatial"]["bbox"][0]
     assert min_lon <= X0 + 0.0005 and max_lon >= X0 + 0.0014 and min_lat <= Y0 + 0.0005 <= max_lat
-    english = client.get("/ogc/collections/buildings", headers={"Accept-Language": "en-GB,en"}).json()
+    english = staff.get("/ogc/collections/buildings", headers={"Accept-Language": "en-GB,en"}).json()
     assert english["title"] == "Buildings"
+    lights = client.get("/ogc/collections/street_lights", headers={"Accept-Language": "en"}).json()
+    assert lights["title"] == "Street lights"
 
 
-def test_api_definition_is_openapi_30_with_the_collection_parameters(client):
+def test_api_definition_is_openapi_30_with_the_collection_parameters(client, staff, planner):
     response = client.get("/ogc/api")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/vnd.oai.openapi+json;version=3.0"
     doc = response.json()
     assert doc["openapi"].startswith("3.0.") and doc["servers"][0]["url"].endswith("/ogc")
-    assert "/collections/buildings/items" in doc["paths"]
-    assert not any(name in path for path in doc["paths"] for name in RESTRICTED)
+    assert "/collections/street_lights/items" in doc["paths"]
+    assert not any(name in path for path in doc["paths"] for name in INTERNAL + RESTRICTED)
     bbox = doc["components"]["parameters"]["bbox"]
     assert (bbox["schema"]["minItems"], bbox["schema"]["maxItems"], bbox["explode"]) == (4, 6, False)
+    # The document describes exactly the collections its reader may see.
+    staff_paths = staff.get("/ogc/api").json()["paths"]
+    assert "/collections/buildings/items" in staff_paths
+    assert not any(name in path for path in staff_paths for name in RESTRICTED)
+    assert "/collections/water_pipes/items/{featureId}" in planner.get("/ogc/api").json()["paths"]
 
 
-def test_items_and_feature_follow_the_ogc_schemas(client, registry, database_url, territory_id):
-    for collection in VISIBLE:
+@pytest.mark.parametrize(
+    ("who", "collections"),
+    [("client", PUBLIC), ("staff", VISIBLE), ("planner", ("water_pipes",))],
+)
+def test_items_and_feature_follow_the_ogc_schemas(request, registry, territory_id, who, collections):
+    client = request.getfixturevalue(who)
+    for collection in collections:
         response = client.get(f"/ogc/collections/{collection}/items", params={"territory": TERRITORY})
         assert response.status_code == 200 and response.headers["content-type"] == GEOJSON
         body = response.json()
@@ -145,8 +186,10 @@ def test_items_and_feature_follow_the_ogc_schemas(client, registry, database_url
         assert {k: one.json()[k] for k in ("type", "id", "geometry", "properties")} == first
 
 
-def test_feature_properties_come_from_the_catalog_with_accents_intact(client, database_url, territory_id):
-    body = client.get("/ogc/collections/buildings/items", params={"territory": TERRITORY}).json()
+def test_feature_properties_come_from_the_catalog_with_accents_intact(
+    client, staff, database_url, territory_id
+):
+    body = staff.get("/ogc/collections/buildings/items", params={"territory": TERRITORY}).json()
     names = {f["properties"]["name"] for f in body["features"]}
     assert {"Hôtel de Ville", "Résidence « Les Tilleuls »", None} <= names
     town_hall = next(f for f in body["features"] if f["properties"]["name"] == "Hôtel de Ville")
@@ -183,7 +226,11 @@ def test_next_links_walk_every_feature_exactly_once(client, database_url, territ
 
 
 def test_number_matched_is_omitted_above_the_count_cap(database_url, territory_id):
-    with running_server(database_url, count_exact_up_to=3) as url, httpx.Client(base_url=url) as c:
+    analyst = signed_in(database_url, "analyst")
+    with (
+        running_server(database_url, count_exact_up_to=3) as url,
+        httpx.Client(base_url=url, headers=analyst.headers) as c,
+    ):
         capped = c.get(
             "/ogc/collections/street_lights/items", params={"territory": TERRITORY, "limit": 2}
         ).json()
@@ -209,10 +256,10 @@ def test_limit_above_the_maximum_is_served_as_the_maximum(client):
     ],
 )
 @pytest.mark.parametrize("collection", ["buildings", "street_lights", "road_edges", GIS_LAYER])
-def test_bbox_selects_what_postgis_says_intersects(client, database_url, territory_id, collection, bbox):
+def test_bbox_selects_what_postgis_says_intersects(staff, database_url, territory_id, collection, bbox):
     text = ",".join(f"{v:.6f}" for v in bbox)
     features, _ = _walk(
-        client, f"/ogc/collections/{collection}/items?bbox={text}&territory={TERRITORY}&limit=4"
+        staff, f"/ogc/collections/{collection}/items?bbox={text}&territory={TERRITORY}&limit=4"
     )
     table, extra = (
         (collection, "") if collection != GIS_LAYER else ("gis_features", f" AND layer = '{GIS_LAYER}'")
@@ -239,28 +286,28 @@ def test_bbox_with_heights_and_across_the_antimeridian(client, territory_id):
     assert across["numberMatched"] == 5
 
 
-def test_properties_selects_and_orders_properties(client):
-    body = client.get(
+def test_properties_selects_and_orders_properties(staff):
+    body = staff.get(
         "/ogc/collections/buildings/items",
         params={"properties": "residents_est,name", "territory": TERRITORY},
     ).json()
     assert all(list(f["properties"]) == ["residents_est", "name"] for f in body["features"])
-    none = client.get(
+    none = staff.get(
         "/ogc/collections/buildings/items", params={"properties": "", "territory": TERRITORY}
     ).json()
     assert all(f["properties"] == {} for f in none["features"])
     assert "properties=residents_est,name" in next(x["href"] for x in body["links"] if x["rel"] == "self")
 
 
-def test_datetime_is_validated_and_selects_everything(client):
-    plain = client.get("/ogc/collections/critical_sites/items", params={"territory": TERRITORY}).json()
+def test_datetime_is_validated_and_selects_everything(staff):
+    plain = staff.get("/ogc/collections/critical_sites/items", params={"territory": TERRITORY}).json()
     for value in (
         "2024-01-01T00:00:00Z",
         "2015-01-01/2024-01-01",
         "../2024-01-01T00:00:00+02:00",
         "2020-01-01/..",
     ):
-        timed = client.get(
+        timed = staff.get(
             "/ogc/collections/critical_sites/items", params={"datetime": value, "territory": TERRITORY}
         )
         assert timed.status_code == 200, timed.text
@@ -270,23 +317,74 @@ def test_datetime_is_validated_and_selects_everything(client):
 # --- access rule ---
 
 
-def test_restricted_layers_are_listed_nowhere_and_answer_404(client, database_url, territory_id):
-    pipe_id = _sql(database_url, "SELECT id FROM twin.water_pipes WHERE territory_id = %s", (territory_id,))[
-        0
-    ][0]
+def _first_id(url: str, table: str, territory_id: int) -> int:
+    return _sql(url, f"SELECT min(id) FROM twin.{table} WHERE territory_id = %s", (territory_id,))[0][0]
+
+
+def _assert_hidden(client: httpx.Client, layer: str, feature_id: int, available: str) -> None:
+    """A hidden layer answers exactly like one that does not exist, and is listed nowhere."""
     ids = {c["id"] for c in client.get("/ogc/collections").json()["collections"]}
-    assert not ids & set(RESTRICTED)
+    assert layer not in ids
     for path in (
-        "/ogc/collections/water_pipes",
-        "/ogc/collections/water_pipes/items",
-        f"/ogc/collections/water_pipes/items/{pipe_id}",
-        "/ogc/collections/water_pipes/queryables",
+        f"/ogc/collections/{layer}",
+        f"/ogc/collections/{layer}/items",
+        f"/ogc/collections/{layer}/items/{feature_id}",
+        f"/ogc/collections/{layer}/queryables",
     ):
         response = client.get(path)
-        assert response.status_code == 404, path
-        assert "water_pipes" in response.json()["detail"] and "buildings" in response.json()["detail"]
+        assert response.status_code == 404, (path, response.text)
+        detail = response.json()["detail"]
+        assert f"collection {layer!r} does not exist" in detail and available in detail, detail
+    assert f"/collections/{layer}" not in client.get("/ogc/api").json()["paths"]
+    assert layer not in client.get(f"/api/territories/{TERRITORY}").json()["layers"]
+
+
+def _assert_shown(client: httpx.Client, layer: str, feature_id: int) -> None:
+    ids = {c["id"] for c in client.get("/ogc/collections").json()["collections"]}
+    assert layer in ids
+    for path in (
+        f"/ogc/collections/{layer}",
+        f"/ogc/collections/{layer}/items",
+        f"/ogc/collections/{layer}/items/{feature_id}",
+        f"/ogc/collections/{layer}/queryables",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text)
+    assert client.get(f"/api/territories/{TERRITORY}").json()["layers"][layer] >= 1
+
+
+def test_anonymous_sees_public_layers_only(client, database_url, territory_id):
+    for layer in INTERNAL + ("water_pipes",):
+        _assert_hidden(client, layer, _first_id(database_url, layer, territory_id), "street_lights")
+    for layer in ("road_edges", "street_lights"):
+        _assert_shown(client, layer, _first_id(database_url, layer, territory_id))
     summary = client.get(f"/api/territories/{TERRITORY}").json()
-    assert not set(summary["layers"]) & set(RESTRICTED)
+    assert not set(summary["layers"]) & set(INTERNAL + RESTRICTED)
+    assert set(PUBLIC) <= set(summary["layers"])
+
+
+def test_signed_in_agents_see_internal_layers_but_not_the_water_network(staff, database_url, territory_id):
+    for layer in INTERNAL:
+        _assert_shown(staff, layer, _first_id(database_url, layer, territory_id))
+    _assert_hidden(staff, "water_pipes", _first_id(database_url, "water_pipes", territory_id), "buildings")
+    ids = {c["id"] for c in staff.get("/ogc/collections").json()["collections"]}
+    assert not ids & set(RESTRICTED)
+
+
+def test_a_planner_sees_the_restricted_water_network(planner, database_url, territory_id):
+    pipe_id = _first_id(database_url, "water_pipes", territory_id)
+    _assert_shown(planner, "water_pipes", pipe_id)
+    ids = {c["id"] for c in planner.get("/ogc/collections").json()["collections"]}
+    assert set(VISIBLE + RESTRICTED) <= ids
+    pipe = planner.get(f"/ogc/collections/water_pipes/items/{pipe_id}").json()
+    assert pipe["properties"]["name"] == "P1" and pipe["geometry"]["type"] == "LineString"
+    assert planner.get(f"/api/territories/{TERRITORY}").json()["layers"]["water_pipes"] == 1
+
+
+def test_a_bad_or_stale_token_is_refused_not_served_as_anonymous(base_url):
+    for headers in ({"Authorization": "Bearer hv_not-a-token"}, {"Cookie": "hv_session=hv_nope"}):
+        response = httpx.get(f"{base_url}/ogc/collections", headers=headers)
+        assert response.status_code == 401 and "sign in again" in response.json()["detail"]
 
 
 # --- bad input ---
@@ -320,10 +418,10 @@ BAD_REQUESTS = [
 ]
 
 
-def test_bad_input_gets_a_clear_error_and_changes_nothing(client, registry, database_url, territory_id):
+def test_bad_input_gets_a_clear_error_and_changes_nothing(staff, registry, database_url, territory_id):
     before = database_fingerprint(database_url)
     for path, status, detail in BAD_REQUESTS:
-        response = client.get(path)
+        response = staff.get(path)
         assert response.status_code == status, (path, response.text)
         assert response.headers["content-type"] == "application/problem+json", path
         body = response.json()
@@ -351,7 +449,7 @@ def test_gis_layers_share_a_table_but_not_their_features(client, database_url, t
 # --- territories ---
 
 
-def test_territory_list_and_summary_match_sql(client, database_url, territory_id):
+def test_territory_list_and_summary_match_sql(client, staff, database_url, territory_id):
     listed = client.get("/api/territories").json()["territories"]
     mine = next(t for t in listed if t["name"] == TERRITORY)
     assert mine["id"] == territory_id and mine["crs_epsg"] == 2154
@@ -359,8 +457,8 @@ def test_territory_list_and_summary_match_sql(client, database_url, territory_id
     assert min_lon <= X0 <= max_lon and min_lat <= Y0 <= max_lat and max_lat >= Y0 + 0.05
     datetime.fromisoformat(mine["imported_at"])
 
-    by_name = client.get(f"/api/territories/{TERRITORY}").json()
-    assert client.get(f"/api/territories/{territory_id}").json() == by_name
+    by_name = staff.get(f"/api/territories/{TERRITORY}").json()
+    assert staff.get(f"/api/territories/{territory_id}").json() == by_name
     assert "Lambert-93" in by_name["crs_name"]  # "RGF93 v1 / Lambert-93" in newer EPSG releases
     # Other test modules may have listed GIS layers of their own: read each layer's table from the catalog.
     catalog = {
@@ -369,6 +467,11 @@ def test_territory_list_and_summary_match_sql(client, database_url, territory_id
             database_url, "SELECT name, table_name, layer_filter FROM twin.layer_catalog"
         )
     }
+    visibility = dict(_sql(database_url, "SELECT name, visibility FROM twin.layer_catalog"))
+    assert {visibility[layer] for layer in by_name["layers"]} == {"public", "internal"}
+    anonymous = client.get(f"/api/territories/{TERRITORY}").json()
+    assert {visibility[layer] for layer in anonymous["layers"]} == {"public"}
+    assert {k: v for k, v in by_name["layers"].items() if visibility[k] == "public"} == anonymous["layers"]
     for layer, count in by_name["layers"].items():
         table, layer_filter = catalog[layer]
         query, params = f"SELECT count(*) FROM twin.{table} WHERE territory_id = %s", (territory_id,)

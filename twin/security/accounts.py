@@ -23,6 +23,7 @@ EMAIL_CONTEXT = "auth.accounts.email_enc"
 PHONE_CONTEXT = "auth.accounts.phone_enc"
 TOTP_ISSUER = "Hyperviseur"
 HARD_LOCK = timedelta(hours=1)
+_WRONG_CREDENTIALS = "wrong account name, password or TOTP code"
 
 Conn = psycopg.Connection[Any]
 
@@ -105,7 +106,7 @@ def create_account(
     """
     account_role = _validate_role(role)
     username = _validate_username(username)
-    password = password or generate_password()
+    password = password or generate_password(username=username)
     check_policy(password, username=username)
     if email is not None and "@" not in email:
         raise InvalidInput(f"e-mail address {email!r} has no '@'")
@@ -150,7 +151,7 @@ def disable_account(conn: Conn, username: str) -> Account:
 def reset_password(conn: Conn, username: str, *, password: str | None = None) -> str:
     """Set a new password (random if none), clear the lockout and revoke every session of the account."""
     account = get_account(conn, username)
-    password = password or generate_password()
+    password = password or generate_password(username=account.username)
     check_policy(password, username=account.username)
     conn.execute(
         "UPDATE auth.accounts SET password_hash = %s, password_changed_at = now(), failed_attempts = 0,"
@@ -220,7 +221,8 @@ def authenticate(
     ).fetchone()
     if row is None:
         verify_password(None, password)  # same time as a real check
-        raise Unauthorized("wrong account name or password")
+        # The same words as a wrong password, so that account names cannot be probed.
+        raise Unauthorized(_WRONG_CREDENTIALS)
     (account_id, password_hash, disabled, failures, locked_until, totp_enabled, totp_secret_enc, role) = (
         _row_value(row, k, i)
         for i, k in enumerate(
@@ -256,7 +258,7 @@ def authenticate(
             (failures, now + lock if lock else None, account_id),
         )
         conn.commit()  # the failure must count even though we raise
-        raise Unauthorized("wrong account name, password or TOTP code")
+        raise Unauthorized(_WRONG_CREDENTIALS)
     if disabled:
         raise Unauthorized("this account is disabled")
     conn.execute(

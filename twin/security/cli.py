@@ -91,3 +91,48 @@ def user_reset_password(username: str) -> None:
 def keys_generate(key_id: Annotated[str, typer.Option(help="Name of the new key")] = "k1") -> None:
     """Print a new key entry for HYPERVISEUR_DATA_KEYS (put it first to make it current)."""
     typer.echo(f"{key_id}:{Keyring.new_key_text()}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every value and count, then change nothing")
+    ] = False,
+) -> None:
+    """Re-encrypt every personal-data value under the current (first) key, in one transaction.
+
+    Put the new key first and keep the old ones after it in HYPERVISEUR_DATA_KEYS, run this, then remove
+    the old keys. Any value that does not decrypt aborts the rotation with nothing changed.
+    """
+    from twin.security.key_rotation import rotate
+
+    _, url, keyring = _context()
+    with connect(url) as conn:
+        counts = rotate(conn, keyring, dry_run=dry_run)
+        conn.commit()
+    for name, count in counts.items():
+        typer.echo(f"{name:<40} {count} value(s) {'to re-encrypt' if dry_run else 're-encrypted'}")
+    if dry_run:
+        typer.echo("dry run: nothing was changed")
+    else:
+        others = [k for k, _ in keyring.keys[1:]]
+        typer.echo(f"every value is now under key {keyring.current_id!r}")
+        if others:
+            typer.echo(f"the old key(s) {', '.join(others)} can be removed from HYPERVISEUR_DATA_KEYS")
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """Count the encrypted values under each key id, per column."""
+    from twin.security.key_rotation import key_status
+
+    _, url, keyring = _context()
+    with connect(url) as conn:
+        status = key_status(conn)
+    known = {k for k, _ in keyring.keys}
+    for name, per_key in status.items():
+        if not per_key:
+            typer.echo(f"{name:<40} (no value)")
+        for key_id, count in per_key.items():
+            note = "current" if key_id == keyring.current_id else "" if key_id in known else "NOT IN KEYRING"
+            typer.echo(f"{name:<40} {key_id:<16} {count:>8}  {note}".rstrip())

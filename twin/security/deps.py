@@ -62,6 +62,12 @@ def require(group: Group, *, session: bool = False) -> Callable[..., Coroutine[A
 
 
 def role_of(request: Request) -> str:
-    """The role of a request whose principal was resolved (every route's app-wide dependency)."""
-    principal = getattr(request.state, "principal", None)
-    return (principal or ANONYMOUS).role.value
+    """The role of a request whose principal was resolved (every route's app-wide dependency).
+
+    A session that has not completed its second factor (scope ``enroll_totp``) acts as anonymous: a password
+    alone must not open an operator's restricted layers.
+    """
+    principal = getattr(request.state, "principal", None) or ANONYMOUS
+    if principal.scope != "full":
+        return ANONYMOUS.role.value
+    return principal.role.value

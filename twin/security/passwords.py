@@ -98,17 +98,20 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def generate_password() -> str:
-    """A random password that passes the policy (bootstrap admin, resets).
+def generate_password(*, username: str = "") -> str:
+    """A random password that passes the policy (bootstrap admin, resets), for the account ``username``.
+
+    The account name matters: a short one ("ab") turns up inside ~1.4 % of random passwords, which the
+    policy refuses.
 
     Examples
     --------
-    >>> policy_problems(generate_password())
+    >>> policy_problems(generate_password(username="ab"), username="ab")
     []
     """
     alphabet = string.ascii_letters + string.digits
     while True:
         core = "".join(secrets.choice(alphabet) for _ in range(18))
         candidate = f"{core[:6]}-{core[6:12]}-{core[12:]}"
-        if not policy_problems(candidate):
+        if not policy_problems(candidate, username=username):
             return candidate

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from twin.db import connect
-from twin.security import accounts
+from twin.security import accounts, audit
 from twin.security.deps import require
 from twin.security.permissions import Group
 from twin.security.roles import Principal
@@ -83,11 +83,15 @@ def auth_router() -> APIRouter:
         sec = app.state.settings.security
 
         def work() -> SessionOut:
-            with connect(app.state.database_url) as conn:
+            username = body.username.strip().lower()
+            with (
+                connect(app.state.database_url) as conn,
+                audit.audited_sign_in(conn, username=username, client_addr=audit.client_addr_of(request)),
+            ):
                 account, scope = accounts.authenticate(
                     conn,
                     app.state.keyring,
-                    username=body.username.strip().lower(),
+                    username=username,
                     password=body.password,
                     totp_code=body.totp_code,
                     free_failures=sec.lockout_free_failures,
@@ -102,7 +106,6 @@ def auth_router() -> APIRouter:
                     client_addr=_client_addr(request),
                     user_agent=request.headers.get("user-agent"),
                 )
-                conn.commit()
             return SessionOut(
                 token=token, expires_at=expires_at, username=account.username, role=account.role, scope=scope
             )
@@ -133,7 +136,7 @@ def auth_router() -> APIRouter:
         body: PasswordChange, request: Request, principal: SessionPrincipal
     ) -> Response:
         def work() -> None:
-            with connect(request.app.state.database_url) as conn:
+            with audit.connect_for(request) as conn:
                 accounts.change_password(
                     conn, principal.account_id or 0, current=body.current_password, new=body.new_password
                 )
@@ -145,7 +148,7 @@ def auth_router() -> APIRouter:
     @router.post("/totp/setup", summary="Enrôler un second facteur (TOTP)")
     async def totp_setup(request: Request, principal: SessionPrincipal) -> dict[str, str]:
         def work() -> str:
-            with connect(request.app.state.database_url) as conn:
+            with audit.connect_for(request) as conn:
                 uri = accounts.begin_totp_enrolment(
                     conn, request.app.state.keyring, principal.account_id or 0
                 )
@@ -157,7 +160,7 @@ def auth_router() -> APIRouter:
     @router.post("/totp/confirm", summary="Confirmer le second facteur", status_code=204)
     async def totp_confirm(body: TotpCode, request: Request, principal: SessionPrincipal) -> Response:
         def work() -> None:
-            with connect(request.app.state.database_url) as conn:
+            with audit.connect_for(request) as conn:
                 accounts.confirm_totp_enrolment(
                     conn, request.app.state.keyring, principal.account_id or 0, body.code
                 )
@@ -183,7 +186,7 @@ def accounts_router() -> APIRouter:
     @router.get("", summary="Lister les comptes")
     async def list_all(request: Request) -> dict[str, Any]:
         def work() -> list[dict[str, Any]]:
-            with connect(request.app.state.database_url) as conn:
+            with audit.connect_for(request) as conn:
                 return [a.public() for a in accounts.list_accounts(conn)]
 
         return {"accounts": await run_in_threadpool(work)}
@@ -191,7 +194,7 @@ def accounts_router() -> APIRouter:
     @router.post("", summary="Créer un compte", status_code=201)
     async def create(body: AccountIn, request: Request) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            with connect(request.app.state.database_url) as conn:
+            with audit.connect_for(request) as conn:
                 new = accounts.create_account(
                     conn,
                     request.app.state.keyring,
@@ -210,7 +213,7 @@ def accounts_router() -> APIRouter:
     @router.post("/{username}/disable", summary="Désactiver un compte")
     async def disable(username: str, request: Request) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            with connect(request.app.state.database_url) as conn:
+            with audit.connect_for(request) as conn:
                 account = accounts.disable_account(conn, username)
                 conn.commit()
                 return account.public()
@@ -220,7 +223,7 @@ def accounts_router() -> APIRouter:
     @router.post("/{username}/reset-password", summary="Réinitialiser un mot de passe")
     async def reset(username: str, request: Request) -> dict[str, str]:
         def work() -> str:
-            with connect(request.app.state.database_url) as conn:
+            with audit.connect_for(request) as conn:
                 password = accounts.reset_password(conn, username)
                 conn.commit()
                 return password

@@ -1,0 +1,321 @@
+"""Every route of /api/openapi.json, called as anonymous and as every role, answers what the matrix says.
+
+The permission of each operation is read from its ``x-hyperviseur-permission`` annotation (written by
+``twin.security.openapi`` from the route's ``require(...)`` dependency) and checked against
+``twin.security.permissions``: allowed means neither 401 nor 403 (nor a server error), refused means 401 for
+anonymous and 403 for a signed-in role. ``INPUTS`` gives each operation minimal valid inputs; a route that
+appears without an entry fails the walk, so whoever adds a route adds its line here.
+
+The layer rule is walked too: for every role, ``/ogc/collections`` lists exactly the layers
+``may_see_layer`` allows, a hidden layer's items and features answer 404, and ``/api/territories/{name}``
+counts exactly the visible layers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from layers.catalog import load_catalog
+from tests.layers.ogc_fixtures import (
+    TERRITORY,
+    Caller,
+    load_territory,
+    running_server,
+    signed_in,
+)
+from twin.security.passwords import generate_password
+from twin.security.permissions import Group, may_see_layer, may_use
+from twin.security.roles import ACCOUNT_ROLES, Role
+from twin.security.sessions import create_session
+
+ROLES = (Role.ANONYMOUS, *ACCOUNT_ROLES)
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+@dataclass
+class World:
+    """What the inputs of a call may need: the database, the fixture territory, fresh accounts."""
+
+    url: str
+    territory_id: int
+    feature_id: int
+
+    def throwaway(self, role: str = "crew") -> Caller:
+        """A new account (and session) that a state-changing call may spend."""
+        return signed_in(self.url, role, username=f"walk-{role.replace('_', '-')}-{secrets.token_hex(4)}")
+
+
+@dataclass(frozen=True)
+class Call:
+    """Minimal valid inputs of one operation.
+
+    ``path`` maps path parameters to values, or to a function of the world (a throwaway target);
+    ``body`` builds the JSON body from the world and the caller (``None`` for anonymous); with
+    ``own_account``, a signed-in role calls through a throwaway account of its role, because the call
+    changes the caller's own session or account (sign-out, password, second factor).
+    """
+
+    path: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    body: Callable[[World, Caller | None], Any] | None = None
+    own_account: bool = False
+
+
+def _sign_in_body(world: World, _: Caller | None) -> dict[str, str]:
+    target = world.throwaway("crew")
+    return {"username": target.username, "password": target.password}
+
+
+def _password_body(_: World, caller: Caller | None) -> dict[str, str]:
+    current = caller.password if caller else generate_password()
+    return {"current_password": current, "new_password": generate_password()}
+
+
+def _new_account_body(_: World, __: Caller | None) -> dict[str, str]:
+    return {"username": f"walk-new-{secrets.token_hex(4)}", "role": "analyst"}
+
+
+def _throwaway_username(world: World) -> str:
+    return world.throwaway("crew").username
+
+
+def _feature(world: World) -> str:
+    return str(world.feature_id)
+
+
+PUBLIC_COLLECTION = "street_lights"
+
+# (METHOD, path as in the OpenAPI document) → its inputs. Extend it with every new route.
+INPUTS: dict[tuple[str, str], Call] = {
+    ("GET", "/health"): Call(),
+    ("POST", "/api/auth/sign-in"): Call(body=_sign_in_body),
+    ("POST", "/api/auth/sign-out"): Call(own_account=True),
+    ("GET", "/api/auth/me"): Call(),
+    ("POST", "/api/auth/password"): Call(body=_password_body, own_account=True),
+    ("POST", "/api/auth/totp/setup"): Call(own_account=True),
+    # A code that is not current: 400 for whoever may call the route, 401 for anonymous.
+    ("POST", "/api/auth/totp/confirm"): Call(body=lambda w, c: {"code": "000000"}, own_account=True),
+    # OIDC is not configured on the test server: both answer 404 (not configured) to whoever calls.
+    ("GET", "/api/auth/oidc/login"): Call(query={"return_to": "/"}),
+    ("GET", "/api/auth/oidc/callback"): Call(),
+    ("GET", "/api/audit/entries"): Call(query={"limit": "5"}),
+    ("GET", "/api/audit/verify"): Call(),
+    ("GET", "/api/accounts"): Call(),
+    ("POST", "/api/accounts"): Call(body=_new_account_body),
+    ("POST", "/api/accounts/{username}/disable"): Call(path={"username": _throwaway_username}),
+    ("POST", "/api/accounts/{username}/reset-password"): Call(path={"username": _throwaway_username}),
+    ("GET", "/api/territories"): Call(),
+    ("GET", "/api/territories/{name_or_id}"): Call(path={"name_or_id": TERRITORY}),
+    ("GET", "/ogc"): Call(),
+    ("GET", "/ogc/conformance"): Call(),
+    ("GET", "/ogc/api"): Call(),
+    ("GET", "/ogc/collections"): Call(),
+    ("GET", "/ogc/collections/{collection_id}"): Call(path={"collection_id": PUBLIC_COLLECTION}),
+    ("GET", "/ogc/collections/{collection_id}/queryables"): Call(path={"collection_id": PUBLIC_COLLECTION}),
+    ("GET", "/ogc/collections/{collection_id}/items"): Call(
+        path={"collection_id": PUBLIC_COLLECTION}, query={"limit": "2"}
+    ),
+    ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): Call(
+        path={"collection_id": PUBLIC_COLLECTION, "feature_id": _feature}
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def world(database_url: str) -> World:
+    territory_id = load_territory(database_url)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT min(id) FROM twin.street_lights WHERE territory_id = %s", (territory_id,)
+        ).fetchone()
+    assert row is not None and row[0] is not None
+    return World(url=database_url, territory_id=territory_id, feature_id=int(row[0]))
+
+
+@pytest.fixture(scope="module")
+def server(world: World) -> Iterator[str]:
+    with running_server(world.url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def callers(world: World) -> dict[Role, Caller | None]:
+    """One signed-in account per role (admin and operator with their second factor done)."""
+    out: dict[Role, Caller | None] = {Role.ANONYMOUS: None}
+    for role in ACCOUNT_ROLES:
+        out[role] = signed_in(world.url, role)
+    return out
+
+
+@pytest.fixture(scope="module")
+def document(server: str) -> dict[str, Any]:
+    response = httpx.get(f"{server}/api/openapi.json", timeout=30)
+    assert response.status_code == 200
+    return response.json()
+
+
+def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    }
+
+
+def _allowed(role: Role, permission: dict[str, Any]) -> bool:
+    if permission["session"] and role is Role.ANONYMOUS:
+        return False
+    return may_use(role, Group(permission["group"]))
+
+
+def test_every_route_has_inputs_and_a_permission(document):
+    operations = _operations(document)
+    missing = sorted(set(operations) - set(INPUTS))
+    stale = sorted(set(INPUTS) - set(operations))
+    assert not missing, f"new routes without an entry in INPUTS of {__file__}: {missing}"
+    assert not stale, f"INPUTS names routes that no longer exist: {stale}"
+    for key, operation in operations.items():
+        permission = operation.get("x-hyperviseur-permission")
+        assert permission is not None, f"{key} has no x-hyperviseur-permission"
+        assert Group(permission["group"]) in Group and isinstance(permission["session"], bool), key
+    # The annotation really reflects the require(...) dependencies.
+    assert operations["GET", "/api/accounts"]["x-hyperviseur-permission"] == {
+        "group": "accounts",
+        "session": True,
+    }
+    assert operations["GET", "/api/auth/me"]["x-hyperviseur-permission"] == {
+        "group": "session",
+        "session": True,
+    }
+    assert operations["GET", "/ogc/collections"]["x-hyperviseur-permission"] == {
+        "group": "public",
+        "session": False,
+    }
+
+
+def _call(server: str, world: World, key: tuple[str, str], token: str | None, caller: Caller | None):
+    method, template = key
+    spec = INPUTS[key]
+    path = template
+    for name, value in spec.path.items():
+        path = path.replace("{" + name + "}", str(value(world) if callable(value) else value))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = spec.body(world, caller) if spec.body else None
+    return httpx.request(method, f"{server}{path}", params=spec.query, json=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=str)
+def test_every_route_answers_as_the_matrix_says(server, world, callers, document, role):
+    operations = _operations(document)
+    assert set(operations) <= set(INPUTS), "see test_every_route_has_inputs_and_a_permission"
+    wrong = []
+    for key in sorted(operations):
+        permission = operations[key]["x-hyperviseur-permission"]
+        caller = callers[role]
+        if caller is not None and INPUTS[key].own_account:
+            caller = world.throwaway(role.value)
+        response = _call(server, world, key, caller.token if caller else None, caller)
+        allowed = _allowed(role, permission)
+        if allowed:
+            ok = response.status_code not in (401, 403) and response.status_code < 500
+        else:
+            ok = response.status_code == (401 if role is Role.ANONYMOUS else 403)
+        if not ok:
+            wrong.append(
+                f"{key} {permission}: {'allowed' if allowed else 'refused'}, got {response.status_code}"
+                f" {response.text[:200]}"
+            )
+    assert not wrong, f"as {role}:\n" + "\n".join(wrong)
+
+
+def test_a_session_without_its_second_factor_only_reaches_its_own_account(server, world, document):
+    """An admin signed in with a password only (scope enroll_totp, second factor not yet enrolled) reaches
+    public and session routes, and is refused every other group until the second factor is confirmed."""
+    caller = signed_in(world.url, "admin")
+    with psycopg.connect(world.url) as conn:
+        token, _ = create_session(conn, caller.account_id, method="password", scope="enroll_totp", ttl_s=600)
+    operations = _operations(document)
+    for key in sorted(operations):
+        permission = operations[key]["x-hyperviseur-permission"]
+        if INPUTS[key].own_account:
+            continue  # spends the session; /api/auth/me below stands for the session group
+        response = _call(server, world, key, token, caller)
+        if permission["group"] in ("public", "session"):
+            assert response.status_code not in (401, 403), (key, response.text)
+        else:
+            assert response.status_code == 403, (key, response.text)
+            assert "enrol a second factor" in response.json()["detail"]
+    me = httpx.get(f"{server}/api/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["scope"] == "enroll_totp"
+    # Layers: a password alone shows no more than anonymous sees.
+    ids = {
+        c["id"]
+        for c in httpx.get(f"{server}/ogc/collections", headers={"Authorization": f"Bearer {token}"}).json()[
+            "collections"
+        ]
+    }
+    anonymous = {c["id"] for c in httpx.get(f"{server}/ogc/collections").json()["collections"]}
+    assert ids == anonymous
+
+
+# --- the layer rule, for every role ---
+
+
+async def _servable_layers(url: str) -> dict[str, str]:
+    conn = await psycopg.AsyncConnection.connect(url, row_factory=dict_row)
+    async with conn:
+        return {layer.name: layer.visibility for layer in await load_catalog(conn)}
+
+
+def _first_ids(world: World, layers: dict[str, str]) -> dict[str, int | None]:
+    """One feature id of the fixture territory per layer; None for a layer without features there."""
+    ids = {}
+    with psycopg.connect(world.url) as conn:
+        for name in layers:
+            table, layer_filter = conn.execute(
+                "SELECT table_name, layer_filter FROM twin.layer_catalog WHERE name = %s", (name,)
+            ).fetchone()
+            query = f"SELECT min(id) FROM twin.{table} WHERE territory_id = %s"
+            params: tuple[Any, ...] = (world.territory_id,)
+            if table == "gis_features":
+                query, params = query + " AND layer = %s", (world.territory_id, layer_filter)
+            row = conn.execute(query, params).fetchone()
+            ids[name] = int(row[0]) if row and row[0] is not None else None
+    return ids
+
+
+@pytest.mark.parametrize("role", ROLES, ids=str)
+def test_every_role_sees_exactly_the_layers_the_matrix_allows(server, world, callers, role):
+    layers = asyncio.run(_servable_layers(world.url))
+    assert {"public", "internal", "restricted"} <= set(layers.values()), "the walk needs every visibility"
+    expected = {name for name, visibility in layers.items() if may_see_layer(role, visibility)}
+    caller = callers[role]
+    headers = {"Authorization": f"Bearer {caller.token}"} if caller else {}
+    with httpx.Client(base_url=server, headers=headers, timeout=30) as client:
+        listed = {c["id"] for c in client.get("/ogc/collections").json()["collections"]}
+        assert listed == expected
+        feature_ids = _first_ids(world, layers)
+        for name in sorted(layers):
+            fid = feature_ids[name] or 1
+            for path in (f"/ogc/collections/{name}", f"/ogc/collections/{name}/items"):
+                status = client.get(path).status_code
+                assert status == (200 if name in expected else 404), (role, path, status)
+            single = client.get(f"/ogc/collections/{name}/items/{fid}").status_code
+            if name not in expected:
+                assert single == 404, (role, name)
+            elif feature_ids[name] is not None:
+                assert single == 200, (role, name, fid)
+        summary = client.get(f"/api/territories/{TERRITORY}").json()
+        assert set(summary["layers"]) == expected
+        by_id = client.get(f"/api/territories/{world.territory_id}").json()
+        assert by_id["layers"] == summary["layers"]
