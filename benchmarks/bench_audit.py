@@ -122,9 +122,7 @@ def main() -> None:
             ).fetchone()
             assert row is not None
             territory = int(row[0])
-        print(
-            f"Audit trail cost: {N_IMPORT:,} buildings imported with COPY (store_layer), {IMPORT_RUNS} runs each"
-        )
+        print(f"Audit trail cost: {N_IMPORT:,} buildings imported with COPY, {IMPORT_RUNS} runs each")
         times: dict[str, list[float]] = {"per_row": [], "bulk": [], "peer": []}
         prints: dict[str, set[str]] = {k: set() for k in times}
         entries: dict[str, int] = {}

@@ -30,9 +30,9 @@ from tests.common import PROJECT_ROOT
 from tests.layers.ogc_fixtures import (
     TEST_DATA_KEYS,
     Caller,
+    keyring_for_tests,
     running_server,
     signed_in,
-    keyring_for_tests,
 )
 from twin.errors import InvalidInput, TooManyRequests, Unauthorized
 from twin.security import accounts
