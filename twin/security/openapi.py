@@ -100,8 +100,8 @@ def annotate_permissions(schema: dict[str, Any], routes: list[Any]) -> dict[str,
     for route in iter_route_contexts(routes):
         if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
             continue
-        operations = paths.get(route.path_format, {})
-        for method in route.methods:
+        operations = paths.get(route.path_format or "", {})
+        for method in route.methods or ():
             operation = operations.get(method.lower())
             if operation is not None:
                 operation[EXTENSION] = permission_of(route)
