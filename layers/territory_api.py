@@ -99,7 +99,9 @@ def territory_router() -> APIRouter:
         cur = await conn.execute(_sql("territory_totals.sql"), {"territory_id": summary["id"]})
         totals = await cur.fetchone()
         assert totals is not None
-        summary["residents_est"] = int(totals["residents_est"] or 0)
+        # An aggregate of the buildings layer: shown only to those who may see that layer.
+        sees_buildings = any(layer.name == "buildings" for layer in layers)
+        summary["residents_est"] = int(totals["residents_est"] or 0) if sees_buildings else None
         summary["road_network_km"] = round(float(totals["road_network_km"] or 0.0), 3)
         summary["road_arcs_km"] = round(float(totals["road_arcs_km"] or 0.0), 3)
         return Response(orjson.dumps(summary), media_type="application/json")

@@ -590,3 +590,22 @@ def test_random_passwords_are_not_predictable():
     passwords = {generate_password() for _ in range(50)}
     assert len(passwords) == 50
     assert all(set(p) <= set(string.ascii_letters + string.digits + "-") for p in passwords)
+
+
+def test_issue_stale_cookie_does_not_block_signing_in_again(server, database_url):
+    """A browser holding an expired HttpOnly cookie cannot drop it: it must still reach sign-in."""
+    crew = signed_in(database_url, "crew")
+    _sql(
+        database_url,
+        "UPDATE auth.sessions SET expires_at = now() - interval '1 second' WHERE token_sha256 = %s",
+        (hashlib.sha256(crew.token.encode()).digest(),),
+    )
+    with httpx.Client(base_url=server, timeout=30, cookies={"hv_session": crew.token}) as browser:
+        me = browser.get("/api/auth/me")
+        assert me.status_code == 401 and "expired" in me.json()["detail"], "session routes say why"
+        public = browser.get("/ogc/collections")
+        assert public.status_code == 200, "public routes answer as to anyone"
+        assert "buildings" not in {c["id"] for c in public.json()["collections"]}, "but only public layers"
+        again = browser.post("/api/auth/sign-in", json={"username": crew.username, "password": crew.password})
+        assert again.status_code == 200
+        assert browser.get("/api/auth/me").json()["username"] == crew.username

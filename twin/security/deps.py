@@ -13,30 +13,43 @@ from twin.security.roles import ANONYMOUS, Principal
 from twin.security.sessions import COOKIE_NAME, principal_from_token
 
 
-def token_of(request: Request) -> str | None:
+def token_of(request: Request) -> tuple[str | None, str]:
+    """The session token and where it came from (``bearer`` or ``cookie``)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get(COOKIE_NAME) or None
+        return value.strip(), "bearer"
+    return request.cookies.get(COOKIE_NAME) or None, "cookie"
 
 
 async def resolve_principal(request: Request) -> Principal:
     """Run once per request (an app-wide dependency); the result is kept on ``request.state``.
 
-    No token: anonymous. A token that is unknown, expired or revoked: 401, so that clients learn at
-    once that they must sign in again instead of silently seeing less.
+    No token: anonymous. A bearer token that is unknown, expired or revoked: 401, so that API clients
+    learn at once that they must sign in again. A stale *cookie* makes the request anonymous instead
+    (the browser cannot drop an HttpOnly cookie by itself, and must still reach the sign-in routes);
+    routes that need a session then say why it was refused.
     """
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
-    token = token_of(request)
+    token, origin = token_of(request)
     principal = ANONYMOUS
     if token:
         async with request.app.state.pool.connection() as conn:
-            principal = await principal_from_token(conn, token)
+            try:
+                principal = await principal_from_token(conn, token)
+            except Unauthorized as exc:
+                if origin == "bearer":
+                    raise
+                request.state.session_problem = str(exc)
     request.state.principal = principal
     return principal
+
+
+def _sign_in_first(request: Request) -> Unauthorized:
+    problem = getattr(request.state, "session_problem", None)
+    return Unauthorized(problem or "sign in first (POST /api/auth/sign-in)")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(resolve_principal)]
@@ -45,12 +58,12 @@ CurrentPrincipal = Annotated[Principal, Depends(resolve_principal)]
 def require(group: Group, *, session: bool = False) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """Dependency: the caller's role may use ``group`` (and, with ``session``, is signed in with full scope)."""
 
-    async def check(principal: CurrentPrincipal) -> Principal:
+    async def check(request: Request, principal: CurrentPrincipal) -> Principal:
         if session and not principal.is_authenticated:
-            raise Unauthorized("sign in first (POST /api/auth/sign-in)")
+            raise _sign_in_first(request)
         if not may_use(principal.role, group):
             if not principal.is_authenticated:
-                raise Unauthorized("sign in first (POST /api/auth/sign-in)")
+                raise _sign_in_first(request)
             raise Forbidden(f"role '{principal.role}' may not use {group.value} endpoints")
         if principal.scope != "full" and group is not Group.SESSION:
             raise Forbidden("enrol a second factor first (POST /api/auth/totp/setup, then /confirm)")
