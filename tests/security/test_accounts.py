@@ -324,9 +324,12 @@ def test_admin_sign_in_needs_the_current_totp_code(server, database_url):
     wrong = _sign_in(server, admin.username, admin.password, _wrong_code(admin.totp_uri))
     assert wrong.status_code == 401
     assert _account_row(database_url, admin.username)["failed_attempts"] == 1  # a wrong code counts
-    right = _sign_in(server, admin.username, admin.password, pyotp.parse_uri(admin.totp_uri).now())
+    code = pyotp.parse_uri(admin.totp_uri).now()
+    right = _sign_in(server, admin.username, admin.password, code)
     assert right.status_code == 200 and right.json()["scope"] == "full", right.text
     assert _account_row(database_url, admin.username)["failed_attempts"] == 0
+    replayed = _sign_in(server, admin.username, admin.password, code)
+    assert replayed.status_code == 401, "a TOTP code works once: a replay (e.g. a shoulder-surfed code) fails"
     listed = httpx.get(
         f"{server}/api/accounts", headers={"Authorization": f"Bearer {right.json()['token']}"}, timeout=30
     )

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import secrets
+
 import psycopg
 import pyotp
 
@@ -215,15 +217,25 @@ def authenticate(
     """
     now = now or datetime.now(UTC)
     row = conn.execute(
-        "SELECT id, password_hash, disabled, failed_attempts, locked_until, totp_enabled, totp_secret_enc, role"
-        " FROM auth.accounts WHERE username = %s FOR UPDATE",
+        "SELECT id, password_hash, disabled, failed_attempts, locked_until, totp_enabled, totp_secret_enc, role,"
+        " totp_last_step FROM auth.accounts WHERE username = %s FOR UPDATE",
         (username,),
     ).fetchone()
     if row is None:
         verify_password(None, password)  # same time as a real check
         # The same words as a wrong password, so that account names cannot be probed.
         raise Unauthorized(_WRONG_CREDENTIALS)
-    (account_id, password_hash, disabled, failures, locked_until, totp_enabled, totp_secret_enc, role) = (
+    (
+        account_id,
+        password_hash,
+        disabled,
+        failures,
+        locked_until,
+        totp_enabled,
+        totp_secret_enc,
+        role,
+        totp_last_step,
+    ) = (
         _row_value(row, k, i)
         for i, k in enumerate(
             (
@@ -235,6 +247,7 @@ def authenticate(
                 "totp_enabled",
                 "totp_secret_enc",
                 "role",
+                "totp_last_step",
             )
         )
     )
@@ -249,7 +262,11 @@ def authenticate(
         if not totp_code:
             # Not a failure: the client asks for the code and tries again.
             raise Unauthorized("a TOTP code is required for this account (field totp_code)")
-        ok = bool(secret) and pyotp.TOTP(secret).verify(totp_code.strip(), valid_window=1)
+        step = _totp_step(secret, totp_code, now) if secret else None
+        # A code is good once: a step at or before the last one used is a replay.
+        ok = step is not None and step > (totp_last_step or -1)
+        if ok:
+            conn.execute("UPDATE auth.accounts SET totp_last_step = %s WHERE id = %s", (step, account_id))
     if not ok:
         failures += 1
         lock = backoff_for(failures, free=free_failures, hard=hard_failures)
@@ -267,6 +284,16 @@ def authenticate(
     )
     scope = "enroll_totp" if Role(role) in TOTP_REQUIRED_ROLES and not totp_enabled else "full"
     return get_account(conn, username), scope
+
+
+def _totp_step(secret: str, code: str, now: datetime) -> int | None:
+    """The 30-second step whose code ``code`` is (one step of clock drift allowed either way), or None."""
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code.strip()):
+            return step
+    return None
 
 
 def begin_totp_enrolment(conn: Conn, keyring: Keyring, account_id: int) -> str:

@@ -14,6 +14,7 @@ CREATE TABLE auth.accounts (
     phone_enc            bytea,
     totp_secret_enc      bytea,
     totp_enabled         boolean NOT NULL DEFAULT false,
+    totp_last_step       bigint,  -- last 30-second step whose code was used: a code works once
     disabled             boolean NOT NULL DEFAULT false,
     failed_attempts      integer NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
     locked_until         timestamptz,
