@@ -6,11 +6,10 @@ Synchronous on purpose: the CLI uses these functions directly, and the API runs 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import secrets
 
 import psycopg
 import pyotp
