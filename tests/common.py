@@ -7,6 +7,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from layers.model import LAYER_COLUMNS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 MONACO_PBF = SHARED_DATA / "osm" / "monaco-latest.osm.pbf"
@@ -14,23 +16,8 @@ MONTPELLIER = SHARED_DATA / "opendata_fr" / "montpellier"
 LTOWN_INP = SHARED_DATA / "water" / "L-TOWN.inp"
 OGC_DIR = SHARED_DATA / "ogc"
 
-TWIN_TABLES = (
-    "territory",
-    "road_nodes",
-    "road_edges",
-    "buildings",
-    "critical_sites",
-    "street_lights",
-    "water_junctions",
-    "water_tanks",
-    "water_reservoirs",
-    "water_pipes",
-    "water_valves",
-    "water_pumps",
-    "sensors",
-    "gis_features",
-    "layer_catalog",
-)
+# Every table of schema twin: the feature tables the store writes, plus the territory and the catalog.
+TWIN_TABLES = ("territory", *LAYER_COLUMNS, "layer_catalog")
 
 
 def shared_file(path: Path) -> Path:
