@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from http import HTTPStatus
 
 import psycopg
@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twin import __version__
+from twin.bus import EventBus
 from twin.db import database_url
 from twin.errors import HyperviseurError, TooManyRequests, Unauthorized
 from twin.health import health_router
@@ -106,10 +107,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             var_dir=settings.database.var_dir,
             environment=settings.server.environment,
         )
-        try:
+        bus = EventBus(app.state.database_url)
+        app.state.bus = bus
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(pool.close)
+            for domain_lifespan in _domain_lifespans():
+                await stack.enter_async_context(domain_lifespan(app, bus))
+            await bus.start()
+            stack.push_async_callback(bus.stop)
             yield
-        finally:
-            await pool.close()
 
     app = FastAPI(
         title="Hyperviseur",
@@ -137,6 +143,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_domain_routers(app: FastAPI) -> None:
     from layers.api import layers_routers
+    from tiles.api import tiles_routers
 
-    for router in layers_routers():
+    for router in [*layers_routers(), *tiles_routers()]:
         app.include_router(router)
+
+
+def _domain_lifespans() -> list[Callable[[FastAPI, EventBus], AbstractAsyncContextManager[None]]]:
+    """Start-up/shutdown of the domain packages; each subscribes to the bus before it starts."""
+    from tiles.api import tiles_lifespan
+
+    return [tiles_lifespan]

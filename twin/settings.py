@@ -86,6 +86,20 @@ class SecuritySettings(BaseSettings):
     oidc_verify_tls: bool = True
 
 
+class TileSettings(BaseSettings):
+    """Vector tile cache and change feed."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERVISEUR_TILES_", extra="ignore")
+
+    memory_mb: int = Field(default=256, ge=0, description="memory cache budget; 0 = no memory cache")
+    disk_cache: bool = Field(default=True, description="also keep rendered tiles on disk, under var/tiles")
+    disk_dir: Path | None = Field(default=None, description="disk cache folder; unset = <var_dir>/tiles")
+    source_maxzoom: int = Field(
+        default=16, ge=0, le=22, description="maxzoom announced in TileJSON: clients overzoom beyond it"
+    )
+    changes_kept_days: int = Field(default=7, ge=1, description="how long tiles.changes rows are kept")
+
+
 class Settings(BaseSettings):
     """All settings of one Hyperviseur instance."""
 
@@ -94,3 +108,4 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    tiles: TileSettings = Field(default_factory=TileSettings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from twin.cluster import free_port
 from twin.security.accounts import create_account
 from twin.security.crypto import Keyring
 from twin.security.sessions import create_session
-from twin.settings import DatabaseSettings, SecuritySettings, ServerSettings, Settings
+from twin.settings import DatabaseSettings, SecuritySettings, ServerSettings, Settings, TileSettings
 
 TERRITORY = "Ogctest-Strasbourg"
 GIS_LAYER = "defibrillateurs_ogctest"
@@ -303,16 +304,25 @@ def signed_in(url: str, role: str, *, username: str | None = None, ttl_s: int = 
 
 @contextmanager
 def running_server(
-    database_url: str, *, security: dict[str, Any] | None = None, **server: Any
+    database_url: str,
+    *,
+    security: dict[str, Any] | None = None,
+    tiles: dict[str, Any] | None = None,
+    **server: Any,
 ) -> Iterator[str]:
     """Serve ``create_app`` with uvicorn on a free local port in a thread; yield its base URL.
 
-    ``security`` overrides ``SecuritySettings`` fields on top of :data:`TEST_SECURITY`.
+    ``security`` overrides ``SecuritySettings`` fields on top of :data:`TEST_SECURITY`; ``tiles`` overrides
+    ``TileSettings`` (the disk cache goes to a fresh temporary folder unless ``disk_dir`` is given).
     """
+    tiles = dict(tiles or {})
+    if tiles.get("disk_cache", True) and "disk_dir" not in tiles:
+        tiles["disk_dir"] = Path(tempfile.mkdtemp(prefix="hyperviseur-test-tiles-"))
     settings = Settings(
         database=DatabaseSettings(database_url=database_url, pool_max_size=4),
         server=ServerSettings(environment="test", **server),
         security=SecuritySettings(**{**TEST_SECURITY, **(security or {})}),
+        tiles=TileSettings(**tiles),
     )
     port = free_port()
     uv = uvicorn.Server(

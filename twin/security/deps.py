@@ -6,6 +6,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from twin.errors import Forbidden, Unauthorized
 from twin.security.permissions import Group, may_use
@@ -13,7 +14,7 @@ from twin.security.roles import ANONYMOUS, Principal
 from twin.security.sessions import COOKIE_NAME, principal_from_token
 
 
-def token_of(request: Request) -> tuple[str | None, str]:
+def token_of(request: HTTPConnection) -> tuple[str | None, str]:
     """The session token and where it came from (``bearer`` or ``cookie``)."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -22,8 +23,8 @@ def token_of(request: Request) -> tuple[str | None, str]:
     return request.cookies.get(COOKIE_NAME) or None, "cookie"
 
 
-async def resolve_principal(request: Request) -> Principal:
-    """Run once per request (an app-wide dependency); the result is kept on ``request.state``.
+async def resolve_principal(request: HTTPConnection) -> Principal:
+    """Run once per request or WebSocket (an app-wide dependency); the result is kept on ``request.state``.
 
     No token: anonymous. A bearer token that is unknown, expired or revoked: 401, so that API clients
     learn at once that they must sign in again. A stale *cookie* makes the request anonymous instead
@@ -74,7 +75,7 @@ def require(group: Group, *, session: bool = False) -> Callable[..., Coroutine[A
     return check
 
 
-def role_of(request: Request) -> str:
+def role_of(request: HTTPConnection) -> str:
     """The role of a request whose principal was resolved (every route's app-wide dependency).
 
     A session that has not completed its second factor (scope ``enroll_totp``) acts as anonymous: a password

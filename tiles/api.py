@@ -1,0 +1,52 @@
+"""Routers and start-up of the tiles package, in the order the app mounts them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from tiles.events import TileEventHub
+from tiles.freshness import CHANNEL, Freshness
+from tiles.service import TileService, build_cache
+from twin.bus import EventBus
+
+
+def tiles_routers() -> list[APIRouter]:
+    from tiles.events import tile_events_router
+    from tiles.routes import tiles_router
+
+    # Fixed paths (style, glyphs, sprites, events) before the /tiles/{layer}/... patterns.
+    routers = []
+    try:
+        from tiles.style_routes import style_router
+
+        routers.append(style_router())
+    except ImportError:  # pragma: no cover - the style module lands separately
+        pass
+    return [*routers, tile_events_router(), tiles_router()]
+
+
+@asynccontextmanager
+async def tiles_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
+    """Create the process's tile service and subscribe it to the change feed (before the bus starts)."""
+    settings = app.state.settings
+    disk_dir = None
+    if settings.tiles.disk_cache:
+        disk_dir = settings.tiles.disk_dir or settings.database.var_dir / "tiles"
+    service = TileService(
+        app.state.pool, build_cache(memory_mb=settings.tiles.memory_mb, disk_dir=disk_dir), TileEventHub()
+    )
+    freshness = Freshness(service, changes_kept_days=settings.tiles.changes_kept_days)
+    bus.subscribe(
+        CHANNEL,
+        freshness.on_notification,
+        on_connect=freshness.on_connect,
+        on_disconnect=freshness.on_disconnect,
+    )
+    app.state.tiles = service
+    try:
+        yield
+    finally:
+        await freshness.on_shutdown()
