@@ -27,6 +27,7 @@ _SUPPORTED_DTYPES = frozenset(
     {"uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64", "float32", "float64"}
 )
 _MAX_TEXT = 500
+_URL = re.compile(r"^[a-z][a-z0-9+.-]+:/", re.IGNORECASE)
 # Points per footprint edge: a Lambert-93 rectangle is slightly curved in WGS84; 21 points keep the
 # footprint within a few centimetres of the true outline at a commune's scale.
 _EDGE_POINTS = 21
@@ -73,7 +74,8 @@ def validate_arguments(
 def validate_path(path: Path | str) -> Path:
     """The source must be an existing regular file (GDAL also opens URLs and /vsi paths: not here)."""
     text = str(path)
-    if "://" in text or text.startswith("/vsi"):
+    # A URL given on the command line arrives as a Path, which folds "//" into "/".
+    if _URL.match(text) or text.startswith("/vsi"):
         raise InvalidInput(f"{text!r} is not a local file: download it first, then import the file")
     source = Path(path)
     if not source.is_file():
@@ -126,6 +128,8 @@ def _check_nodata(nodata: float | None, dtype: str) -> float | None:
             raise InvalidInput(
                 f"nodata {nodata} cannot be stored in {dtype} pixels: give an integer in [{info.min}, {info.max}]"
             )
+    elif math.isfinite(nodata) and abs(nodata) > float(np.finfo(dtype).max):
+        raise InvalidInput(f"nodata {nodata} cannot be stored in {dtype} pixels: give a smaller value")
     return float(nodata)
 
 

@@ -15,6 +15,7 @@ from twin.bus import EventBus
 
 def tiles_routers() -> list[APIRouter]:
     from tiles.events import tile_events_router
+    from tiles.ogc_tiles import ogc_tiles_router
     from tiles.routes import tiles_router
 
     # Fixed paths (style, glyphs, sprites, events) before the /tiles/{layer}/... patterns.
@@ -25,7 +26,7 @@ def tiles_routers() -> list[APIRouter]:
         routers.append(style_router())
     except ImportError:  # pragma: no cover - the style module lands separately
         pass
-    return [*routers, tile_events_router(), tiles_router()]
+    return [*routers, tile_events_router(), tiles_router(), ogc_tiles_router()]
 
 
 @asynccontextmanager
@@ -38,7 +39,11 @@ async def tiles_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
     service = TileService(
         app.state.pool, build_cache(memory_mb=settings.tiles.memory_mb, disk_dir=disk_dir), TileEventHub()
     )
-    freshness = Freshness(service, changes_kept_days=settings.tiles.changes_kept_days)
+    freshness = Freshness(
+        service,
+        changes_kept_days=settings.tiles.changes_kept_days,
+        replay_margin_s=settings.tiles.replay_margin_s,
+    )
     bus.subscribe(
         CHANNEL,
         freshness.on_notification,

@@ -67,7 +67,8 @@ def _vector_layer(source: TileSource, lang: str, maxzoom: int) -> dict[str, Any]
     }
 
 
-async def _bounds(service: TileService) -> list[float]:
+async def territory_bounds(service: TileService) -> list[float]:
+    """The box of every territory's boundary (CRS84), or the whole Web Mercator world when there is none."""
     async with service.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT st_xmin(e), st_ymin(e), st_xmax(e), st_ymax(e)"
@@ -121,7 +122,7 @@ def tiles_router() -> APIRouter:
             sources=sources,
             lang=lang,
             maxzoom=settings.tiles.source_maxzoom,
-            bounds=await _bounds(service),
+            bounds=await territory_bounds(service),
         )
         return Response(orjson.dumps(doc), media_type="application/json", headers={"Content-Language": lang})
 
@@ -138,7 +139,7 @@ def tiles_router() -> APIRouter:
             sources=[source],
             lang=lang,
             maxzoom=settings.tiles.source_maxzoom,
-            bounds=await _bounds(service),
+            bounds=await territory_bounds(service),
         )
         return Response(orjson.dumps(doc), media_type="application/json", headers={"Content-Language": lang})
 

@@ -98,6 +98,12 @@ class TileSettings(BaseSettings):
         default=16, ge=0, le=22, description="maxzoom announced in TileJSON: clients overzoom beyond it"
     )
     changes_kept_days: int = Field(default=7, ge=1, description="how long tiles.changes rows are kept")
+    replay_margin_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="after a restart or reconnection, changes recorded this long before the last one seen are"
+        " replayed too: a transaction may commit after a later-numbered change",
+    )
 
 
 class Settings(BaseSettings):

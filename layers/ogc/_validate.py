@@ -12,7 +12,20 @@ from twin.errors import InvalidInput, NotFound
 
 # Query parameters of /collections/{id}/items. OGC core /req/core/query-param-unknown: anything else is
 # a 400, so that a client misspelling a filter never silently gets unfiltered data.
-ITEMS_PARAMS = ("bbox", "datetime", "limit", "offset", "properties", "territory", "f")
+ITEMS_PARAMS = (
+    "bbox",
+    "datetime",
+    "limit",
+    "offset",
+    "properties",
+    "territory",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "f",
+)
+FILTER_LANGS = ("cql2-text", "cql2-json")
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 FORMATS = ("json", "geojson")
 _BIGINT_MAX = 2**63 - 1
 _FEATURE_ID = re.compile(r"^[0-9]{1,19}$")
@@ -28,6 +41,9 @@ class ItemsQuery:
     properties: tuple[str, ...] | None = None
     territory: str | None = None
     datetime: str | None = None
+    filter: str | None = None
+    filter_lang: str | None = None
+    filter_crs: str | None = None
 
     def as_params(self) -> dict[str, str]:
         """The query string that reproduces this request (for self/next/prev links)."""
@@ -40,6 +56,12 @@ class ItemsQuery:
             params["properties"] = ",".join(self.properties)
         if self.territory is not None:
             params["territory"] = self.territory
+        if self.filter is not None:
+            params["filter"] = self.filter
+        if self.filter_lang is not None:
+            params["filter-lang"] = self.filter_lang
+        if self.filter_crs is not None:
+            params["filter-crs"] = self.filter_crs
         params["limit"] = str(self.limit)
         if self.offset:
             params["offset"] = str(self.offset)
@@ -223,6 +245,29 @@ def parse_territory(text: str | None) -> str | None:
     return text
 
 
+def parse_filter_params(
+    text: str | None, lang: str | None, crs: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """``filter``, ``filter-lang`` and ``filter-crs`` (OGC API Features Part 3); the filter itself is
+    parsed against the collection's queryables by ``layers.ogc.cql2``.
+
+    Examples
+    --------
+    >>> parse_filter_params("kind='hospital'", None, None)
+    ("kind='hospital'", None, None)
+    """
+    if lang is not None and lang not in FILTER_LANGS:
+        raise InvalidInput(f"filter-lang={lang!r} is not supported; send filter-lang=cql2-text (the default) or cql2-json")
+    if crs is not None and crs != CRS84:
+        raise InvalidInput(
+            f"filter-crs={crs!r} is not supported: filter geometries are longitude/latitude; send"
+            f" filter-crs={CRS84} or leave it out"
+        )
+    if text is not None and not text.strip():
+        raise InvalidInput("filter is empty; send a CQL2 expression, e.g. filter=kind='hospital', or leave it out")
+    return text, lang, crs
+
+
 def items_query_from(
     items: Iterable[tuple[str, str]], *, properties: tuple[str, ...], default_limit: int, max_limit: int
 ) -> ItemsQuery:
@@ -244,6 +289,7 @@ def items_query_from(
     """
     values = single_values(items, ITEMS_PARAMS)
     parse_format(values.get("f"))
+    text, lang, crs = parse_filter_params(values.get("filter"), values.get("filter-lang"), values.get("filter-crs"))
     return ItemsQuery(
         limit=parse_limit(values.get("limit"), default=default_limit, maximum=max_limit),
         offset=parse_offset(values.get("offset")),
@@ -251,6 +297,9 @@ def items_query_from(
         properties=parse_properties(values.get("properties"), properties),
         territory=parse_territory(values.get("territory")),
         datetime=parse_datetime(values.get("datetime")),
+        filter=text,
+        filter_lang=lang,
+        filter_crs=crs,
     )
 
 

@@ -9,10 +9,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, sql
 
 from layers.catalog import Layer, quoted
 from layers.ogc._validate import ItemsQuery
+from layers.ogc.cql2 import filter_from_request
 from twin.errors import InvalidInput
 
 # PostgreSQL functions take at most 100 arguments: json_build_object pairs are chunked by 50.
@@ -92,6 +94,9 @@ def _where(
                     " ST_MakeEnvelope(-180, %(min_lat)s, %(max_lon)s, %(max_lat)s, 4326)))"
                 )
             )
+    if query.filter is not None:
+        cql = filter_from_request(query.filter, query.filter_lang, layer, crs=query.filter_crs, params=params)
+        conditions.append(cql.where)
     if not conditions:
         return sql.SQL("TRUE")
     return sql.SQL(" AND ").join(conditions)
@@ -129,7 +134,18 @@ async def fetch_page(
         properties=_properties(layer, names, params),
         where=_where(layer, query, territory, params),
     )
-    cur = await conn.execute(statement, params)
+    try:
+        cur = await conn.execute(statement, params)
+    except (psycopg.errors.DataException, psycopg.errors.InternalError_) as exc:
+        # Values are cast safely, but a filter can still ask the impossible of a feature's data
+        # (0 ^ -1, an overflowing power, a LIKE pattern ending in its escape character, a geometry
+        # GEOS refuses to relate): the filter is at fault, so it is a 400 saying why, not a 500.
+        if query.filter is None:
+            raise
+        raise InvalidInput(
+            f"the filter cannot be evaluated on the features of {layer.name!r}:"
+            f" {exc.diag.message_primary or exc}; change the expression"
+        ) from None
     row = await cur.fetchone()
     assert row is not None  # an aggregate always returns one row
     fetched = int(row["fetched"])

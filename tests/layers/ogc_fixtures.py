@@ -315,19 +315,36 @@ def running_server(
     ``security`` overrides ``SecuritySettings`` fields on top of :data:`TEST_SECURITY`; ``tiles`` overrides
     ``TileSettings`` (the disk cache goes to a fresh temporary folder unless ``disk_dir`` is given).
     """
+    with serve_app(
+        create_app(server_settings(database_url, security=security, tiles=tiles, **server))
+    ) as url:
+        yield url
+
+
+def server_settings(
+    database_url: str,
+    *,
+    security: dict[str, Any] | None = None,
+    tiles: dict[str, Any] | None = None,
+    **server: Any,
+) -> Settings:
+    """Settings of a test server: :data:`TEST_SECURITY`, the tile disk cache in a fresh temporary folder."""
     tiles = dict(tiles or {})
     if tiles.get("disk_cache", True) and "disk_dir" not in tiles:
         tiles["disk_dir"] = Path(tempfile.mkdtemp(prefix="hyperviseur-test-tiles-"))
-    settings = Settings(
+    return Settings(
         database=DatabaseSettings(database_url=database_url, pool_max_size=4),
         server=ServerSettings(environment="test", **server),
         security=SecuritySettings(**{**TEST_SECURITY, **(security or {})}),
         tiles=TileSettings(**tiles),
     )
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Serve an app with uvicorn on a free local port in a thread; yield its base URL."""
     port = free_port()
-    uv = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

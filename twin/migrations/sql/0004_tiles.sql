@@ -214,7 +214,8 @@ CREATE TABLE tiles.changes (
     min_lat     double precision,
     max_lon     double precision,
     max_lat     double precision,
-    at          timestamptz NOT NULL DEFAULT now()
+    -- When the statement ran (not the transaction's start): ids are taken then, and commit follows.
+    at          timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX changes_at_idx ON tiles.changes (at);
 COMMENT ON TABLE tiles.changes IS
