@@ -84,7 +84,7 @@ class Translator:
                 f"{typed.label} is a {typed.kind}, not a condition; a filter is a predicate such as"
                 " kind = 'hospital'"
             )
-        return typed.sql
+        return typed.code
 
     def expr(self, node: Any) -> Typed:
         self.depth += 1
@@ -115,7 +115,9 @@ class Translator:
         if "timestamp" in node:
             return v.timestamp_literal(node["timestamp"], self.binder)
         if "interval" in node:
-            raise InvalidInput("an INTERVAL can only be an argument of a temporal function such as T_INTERSECTS")
+            raise InvalidInput(
+                "an INTERVAL can only be an argument of a temporal function such as T_INTERSECTS"
+            )
         if "bbox" in node or "type" in node:
             return v.geometry_literal(node, self.binder)
         if "op" in node:
@@ -126,31 +128,20 @@ class Translator:
         name = node["op"]
         op = name.lower() if isinstance(name, str) else ""
         if op in ("and", "or"):
-            args = _args(node, op)
-            if len(args) < 2:
-                raise InvalidInput(f"{op.upper()} needs at least two operands")
-            parts = [self.condition(a) for a in args]
-            return Typed(sql.SQL("({})").format(sql.SQL(f" {op.upper()} ").join(parts)), BOOL, op.upper())
+            return self._logical(op, _args(node, op))
         if op == "not":
             (arg,) = _args(node, op, 1)
             return Typed(sql.SQL("(NOT {})").format(self.condition(arg)), BOOL, "NOT")
         if op in COMPARISONS:
-            left, right = (self.expr(a) for a in _args(node, op, 2))
-            a, b = self._comparable(left, right)
+            a, b = self._comparable(*(self.expr(x) for x in _args(node, op, 2)))
             return Typed(sql.SQL("({} " + COMPARISONS[op] + " {})").format(a, b), BOOL, op)
         if op == "isnull":
             (arg,) = _args(node, op, 1)
-            typed = self.expr(arg)
-            if typed.raw is not None:  # a stored JSON null and a missing key are both null
-                return Typed(sql.SQL("(jsonb_typeof({}) IS NULL OR jsonb_typeof({}) = 'null')").format(typed.raw, typed.raw), BOOL, "IS NULL")
-            return Typed(sql.SQL("({} IS NULL)").format(typed.sql), BOOL, "IS NULL")
+            return self._is_null(self.expr(arg))
         if op == "like":
             return self._like(_args(node, op, 2))
         if op == "between":
-            value, low, high = (self.expr(a) for a in _args(node, op, 3))
-            a, lo = self._comparable(value, low)
-            a2, hi = self._comparable(value, high)
-            return Typed(sql.SQL("({} BETWEEN {} AND {})").format(a, lo, hi) if a == a2 else sql.SQL("({} >= {} AND {} <= {})").format(a, lo, a2, hi), BOOL, "BETWEEN")
+            return self._between(*(self.expr(x) for x in _args(node, op, 3)))
         if op == "in":
             return self._in(_args(node, op, 2))
         if op in ("casei", "accenti"):
@@ -159,15 +150,15 @@ class Translator:
         if op in ARITHMETIC:
             return self._arithmetic(op, _args(node, op))
         if op in SPATIAL:
-            left, right = (self._geometry(a) for a in _args(node, op, 2))
-            return Typed(sql.SQL(SPATIAL[op] + "({}, {})").format(left, right), BOOL, op.upper())
+            geoms = [self._geometry(x) for x in _args(node, op, 2)]
+            return Typed(sql.SQL(SPATIAL[op] + "({}, {})").format(*geoms), BOOL, op.upper())
         if op in TEMPORAL:
-            (a_start, a_end), (b_start, b_end) = (self._period(a) for a in _args(node, op, 2))
-            template = sql.SQL(TEMPORAL[op])
-            return Typed(template.format(**{"as": a_start, "ae": a_end, "bs": b_start, "be": b_end}), BOOL, op.upper())
+            (a_start, a_end), (b_start, b_end) = (self._period(x) for x in _args(node, op, 2))
+            bounds = {"as": a_start, "ae": a_end, "bs": b_start, "be": b_end}
+            return Typed(sql.SQL(TEMPORAL[op]).format(**bounds), BOOL, op.upper())
         if op in ARRAYS:
-            left, right = (self._array_arg(a) for a in _args(node, op, 2))
-            return Typed(sql.SQL(ARRAYS[op]).format(a=left, b=right), BOOL, op.upper())
+            arrays = [self._array_arg(x) for x in _args(node, op, 2)]
+            return Typed(sql.SQL(ARRAYS[op]).format(a=arrays[0], b=arrays[1]), BOOL, op.upper())
         raise InvalidInput(
             f"unsupported function or operator {name!r} in filter; supported: {', '.join(SUPPORTED)}"
         )
@@ -178,11 +169,11 @@ class Translator:
         """Both sides as SQL of one comparable kind, or InvalidInput saying what cannot be compared."""
         kinds = {left.kind, right.kind}
         if left.kind == right.kind and left.kind in _COMPARABLE:
-            return left.sql, right.sql
+            return left.code, right.code
         if kinds <= {DATE, TIMESTAMP, TEXT} and kinds & {DATE, TIMESTAMP}:
             # Dates and times of GIS files are kept as ISO 8601 text in the attributes document.
             if kinds == {DATE, TEXT}:
-                as_date = [v.safe_date(s.sql) if s.kind == TEXT else s.sql for s in (left, right)]
+                as_date = [v.safe_date(s.code) if s.kind == TEXT else s.code for s in (left, right)]
                 return as_date[0], as_date[1]
             return v.as_timestamp(left), v.as_timestamp(right)
         if GEOMETRY in kinds:
@@ -195,6 +186,25 @@ class Translator:
             " property with a value of its type (see the collection's queryables)"
         )
 
+    def _logical(self, op: str, args: list[Any]) -> Typed:
+        if len(args) < 2:
+            raise InvalidInput(f"{op.upper()} needs at least two operands")
+        parts = [self.condition(a) for a in args]
+        return Typed(sql.SQL("({})").format(sql.SQL(f" {op.upper()} ").join(parts)), BOOL, op.upper())
+
+    def _is_null(self, value: Typed) -> Typed:
+        if value.raw is not None:  # a property of the attributes document: a JSON null or a missing key
+            test = sql.SQL("coalesce(jsonb_typeof({}), 'null') = 'null'").format(value.raw)
+            return Typed(test, BOOL, "IS NULL")
+        return Typed(sql.SQL("({} IS NULL)").format(value.code), BOOL, "IS NULL")
+
+    def _between(self, value: Typed, low: Typed, high: Typed) -> Typed:
+        a, lo = self._comparable(value, low)
+        a2, hi = self._comparable(value, high)
+        if a == a2:
+            return Typed(sql.SQL("({} BETWEEN {} AND {})").format(a, lo, hi), BOOL, "BETWEEN")
+        return Typed(sql.SQL("({} >= {} AND {} <= {})").format(a, lo, a2, hi), BOOL, "BETWEEN")
+
     def _like(self, args: list[Any]) -> Typed:
         value, pattern = (self.expr(a) for a in args)
         for side in (value, pattern):
@@ -202,7 +212,7 @@ class Translator:
                 raise InvalidInput(f"LIKE compares strings; {side.label} is a {side.kind}")
         if isinstance(args[1], str) and (len(args[1]) - len(args[1].rstrip("\\"))) % 2:
             raise InvalidInput(f"LIKE pattern {args[1]!r} ends with a lone escape character '\\'")
-        return Typed(sql.SQL("({} LIKE {} ESCAPE '\\')").format(value.sql, pattern.sql), BOOL, "LIKE")
+        return Typed(sql.SQL("({} LIKE {} ESCAPE '\\')").format(value.code, pattern.code), BOOL, "LIKE")
 
     def _in(self, args: list[Any]) -> Typed:
         value, items = args
@@ -222,12 +232,12 @@ class Translator:
         if arg.kind != TEXT:
             raise InvalidInput(f"{op.upper()} applies to strings; {arg.label} is a {arg.kind}")
         if op == "casei":
-            return Typed(sql.SQL("lower({})").format(arg.sql), TEXT, f"CASEI({arg.label})")
+            return Typed(sql.SQL("lower({})").format(arg.code), TEXT, f"CASEI({arg.label})")
         # No unaccent extension needed: translate() with a table built from Unicode decompositions, then
         # the combining marks of text stored decomposed are dropped.
         accented, unaccented, combining = self.binder.accent_args()
         folded = sql.SQL("regexp_replace(translate({}, {}, {}), {}, '', 'g')").format(
-            arg.sql, accented, unaccented, combining
+            arg.code, accented, unaccented, combining
         )
         return Typed(folded, TEXT, f"ACCENTI({arg.label})")
 
@@ -235,12 +245,14 @@ class Translator:
         operands = [self.expr(a) for a in args]
         for operand in operands:
             if operand.kind != NUMBER:
-                raise InvalidInput(f"arithmetic ({op}) applies to numbers; {operand.label} is a {operand.kind}")
+                raise InvalidInput(
+                    f"arithmetic ({op}) applies to numbers; {operand.label} is a {operand.kind}"
+                )
         if op == "-" and len(operands) == 1:
-            return Typed(sql.SQL("(- {})").format(operands[0].sql), NUMBER, "-")
+            return Typed(sql.SQL("(- {})").format(operands[0].code), NUMBER, "-")
         if len(operands) != 2:
             raise InvalidInput(f"operator {op!r} takes 2 arguments, got {len(operands)}")
-        a, b = operands[0].sql, operands[1].sql
+        a, b = operands[0].code, operands[1].code
         # A zero divisor gives NULL (no match) rather than a division-by-zero error.
         templates = {
             "+": "({} + {})",
@@ -262,7 +274,7 @@ class Translator:
                 f"spatial functions compare geometries; {typed.label} is a {typed.kind} (use the geometry"
                 " property, a WKT literal such as POINT(3.88 43.61) or BBOX(…))"
             )
-        return typed.sql
+        return typed.code
 
     def _period(self, node: Any) -> tuple[sql.Composable, sql.Composable]:
         """An instant or an INTERVAL as (start, end) timestamptz; open ends are ∓infinity."""
@@ -287,12 +299,16 @@ class Translator:
         for item in items:
             typed = self.expr(item)
             if typed.kind in (GEOMETRY, BOOL):
-                raise InvalidInput(f"arrays hold strings, numbers, booleans, instants or arrays; not {typed.label}")
-            elements.append(typed.sql if typed.kind == ARRAY else sql.SQL("to_jsonb({})").format(typed.sql))
+                raise InvalidInput(
+                    f"arrays hold strings, numbers, booleans, instants or arrays; not {typed.label}"
+                )
+            elements.append(typed.code if typed.kind == ARRAY else sql.SQL("to_jsonb({})").format(typed.code))
         return sql.SQL("jsonb_build_array({})").format(sql.SQL(", ").join(elements))
 
     def _array_arg(self, node: Any) -> sql.Composable:
         typed = self.expr(node)
         if typed.kind != ARRAY:
-            raise InvalidInput(f"array functions compare arrays; {typed.label} is a {typed.kind}, write ('a', 'b')")
-        return typed.sql
+            raise InvalidInput(
+                f"array functions compare arrays; {typed.label} is a {typed.kind}, write ('a', 'b')"
+            )
+        return typed.code

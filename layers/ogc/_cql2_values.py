@@ -60,10 +60,10 @@ def _accent_table() -> tuple[str, str]:
     for code in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
         char = chr(code)
         parts = unicodedata.normalize("NFD", char)
-        if len(parts) > 1 and parts[0].isascii() and parts[0].isalpha():
-            if all(unicodedata.combining(c) for c in parts[1:]):
-                source.append(char)
-                target.append(parts[0])
+        base, marks = parts[0], parts[1:]
+        if marks and base.isascii() and base.isalpha() and all(unicodedata.combining(c) for c in marks):
+            source.append(char)
+            target.append(base)
     for char, base in zip("øØđĐłŁħĦıŧŦ", "oOdDlLhHitT", strict=True):
         source.append(char)
         target.append(base)
@@ -78,7 +78,7 @@ COMBINING_MARKS = "[\u0300-\u036f]"  # what is left of a letter written decompos
 class Typed:
     """A translated expression: its SQL, its kind, and how to name it in an error message."""
 
-    sql: sql.Composable
+    code: sql.Composable
     kind: str
     label: str
     raw: sql.Composable | None = None  # a property's stored jsonb value (IS NULL looks at it)
@@ -115,7 +115,9 @@ class Binder:
 
 def safe_numeric(text: sql.Composable) -> sql.Composable:
     """``text`` as numeric, NULL when it does not read as a number (dirty data never raises)."""
-    return sql.SQL("CASE WHEN {t} ~ {re} THEN ({t})::numeric END").format(t=text, re=sql.Literal(_NUMERIC_TEXT))
+    return sql.SQL("CASE WHEN {t} ~ {re} THEN ({t})::numeric END").format(
+        t=text, re=sql.Literal(_NUMERIC_TEXT)
+    )
 
 
 def _valid_instant(text: sql.Composable) -> sql.Composable:
@@ -143,12 +145,14 @@ def safe_timestamp(text: sql.Composable) -> sql.Composable:
 def as_timestamp(value: Typed) -> sql.Composable:
     """A date, timestamp or RFC 3339 text expression as timestamptz (a date is its first instant, UTC)."""
     if value.kind == TIMESTAMP:
-        return value.sql
+        return value.code
     if value.kind == DATE:
-        return sql.SQL("(({})::timestamp AT TIME ZONE 'UTC')").format(value.sql)
+        return sql.SQL("(({})::timestamp AT TIME ZONE 'UTC')").format(value.code)
     if value.kind == TEXT:
-        return safe_timestamp(value.sql)
-    raise InvalidInput(f"{value.label} is a {value.kind}, not an instant: temporal operands are dates or timestamps")
+        return safe_timestamp(value.code)
+    raise InvalidInput(
+        f"{value.label} is a {value.kind}, not an instant: temporal operands are dates or timestamps"
+    )
 
 
 def _jsonb_boolean(raw: sql.Composable, text: sql.Composable) -> sql.Composable:
@@ -173,7 +177,9 @@ def _attribute(field: Field, binder: Binder) -> Typed:
     label = f"property {field.name!r}"
     kind = field.type
     if kind in ("number", "integer"):
-        number = sql.SQL("CASE jsonb_typeof({raw}) WHEN 'number' THEN ({raw})::numeric WHEN 'string' THEN {txt} END")
+        number = sql.SQL(
+            "CASE jsonb_typeof({raw}) WHEN 'number' THEN ({raw})::numeric WHEN 'string' THEN {txt} END"
+        )
         return Typed(number.format(raw=raw, txt=safe_numeric(text)), NUMBER, label, raw)
     if kind == "boolean":
         return Typed(_jsonb_boolean(raw, text), BOOLEAN, label, raw)
@@ -182,7 +188,9 @@ def _attribute(field: Field, binder: Binder) -> Typed:
     if kind in DATETIME_TYPES:
         return Typed(safe_timestamp(text), TIMESTAMP, label, raw)
     if kind == "array":
-        return Typed(sql.SQL("CASE WHEN jsonb_typeof({r}) = 'array' THEN {r} END").format(r=raw), ARRAY, label, raw)
+        return Typed(
+            sql.SQL("CASE WHEN jsonb_typeof({r}) = 'array' THEN {r} END").format(r=raw), ARRAY, label, raw
+        )
     return Typed(text, TEXT, label, raw)
 
 
@@ -244,7 +252,9 @@ def _parse_date(text: Any) -> date:
 
 
 def _parse_timestamp(text: Any) -> datetime:
-    pattern = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+    pattern = (
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+    )
     if isinstance(text, str) and re.fullmatch(pattern, text):
         try:
             moment = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
@@ -252,7 +262,9 @@ def _parse_timestamp(text: Any) -> datetime:
             pass
         else:
             return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    raise InvalidInput(f"TIMESTAMP({text!r}) is not an RFC 3339 date-time; write TIMESTAMP('2024-03-31T08:00:00Z')")
+    raise InvalidInput(
+        f"TIMESTAMP({text!r}) is not an RFC 3339 date-time; write TIMESTAMP('2024-03-31T08:00:00Z')"
+    )
 
 
 def date_literal(text: Any, binder: Binder) -> Typed:
@@ -269,7 +281,7 @@ def interval_bound(value: Any, binder: Binder) -> sql.Composable | None:
         return None
     if isinstance(value, str) and len(value) == 10:
         return as_timestamp(date_literal(value, binder))
-    return timestamp_literal(value, binder).sql
+    return timestamp_literal(value, binder).code
 
 
 def _check_geometry(geom: shapely.Geometry, label: str) -> shapely.Geometry:
@@ -292,11 +304,17 @@ def geometry_literal(node: dict[str, Any], binder: Binder) -> Typed:
     """A GeoJSON geometry (POINT(…) in CQL2 text) or a BBOX, bound as WKB in EPSG:4326 (= CRS84 order)."""
     if "bbox" in node:
         values = node["bbox"]
-        if not isinstance(values, list) or len(values) not in (4, 6) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        if (
+            not isinstance(values, list)
+            or len(values) not in (4, 6)
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
         ):
-            raise InvalidInput(f"BBOX needs 4 (or 6) numbers, got {values!r}; write BBOX(minLon,minLat,maxLon,maxLat)")
-        west, south, east, north = (values[0], values[1], values[3], values[4]) if len(values) == 6 else values
+            raise InvalidInput(
+                f"BBOX needs 4 (or 6) numbers, got {values!r}; write BBOX(minLon,minLat,maxLon,maxLat)"
+            )
+        west, south, east, north = (
+            (values[0], values[1], values[3], values[4]) if len(values) == 6 else values
+        )
         label = f"BBOX({', '.join(map(str, values))})"
         if south > north:
             raise InvalidInput(f"{label}: the minimum latitude is above the maximum latitude")
@@ -314,7 +332,9 @@ def geometry_literal(node: dict[str, Any], binder: Binder) -> Typed:
             raise InvalidInput(f"{label} is not a valid GeoJSON geometry: {exc}") from None
         geom = shapely.force_2d(geom)
     geom = _check_geometry(geom, label)
-    return Typed(sql.SQL("ST_GeomFromWKB({}, 4326)").format(binder.bind(shapely.to_wkb(geom))), GEOMETRY, label)
+    return Typed(
+        sql.SQL("ST_GeomFromWKB({}, 4326)").format(binder.bind(shapely.to_wkb(geom))), GEOMETRY, label
+    )
 
 
 def array_literal(values: list[Any], binder: Binder) -> sql.Composable:

@@ -257,14 +257,18 @@ def parse_filter_params(
     ("kind='hospital'", None, None)
     """
     if lang is not None and lang not in FILTER_LANGS:
-        raise InvalidInput(f"filter-lang={lang!r} is not supported; send filter-lang=cql2-text (the default) or cql2-json")
+        raise InvalidInput(
+            f"filter-lang={lang!r} is not supported; send filter-lang=cql2-text (the default) or cql2-json"
+        )
     if crs is not None and crs != CRS84:
         raise InvalidInput(
             f"filter-crs={crs!r} is not supported: filter geometries are longitude/latitude; send"
             f" filter-crs={CRS84} or leave it out"
         )
     if text is not None and not text.strip():
-        raise InvalidInput("filter is empty; send a CQL2 expression, e.g. filter=kind='hospital', or leave it out")
+        raise InvalidInput(
+            "filter is empty; send a CQL2 expression, e.g. filter=kind='hospital', or leave it out"
+        )
     return text, lang, crs
 
 
@@ -289,7 +293,9 @@ def items_query_from(
     """
     values = single_values(items, ITEMS_PARAMS)
     parse_format(values.get("f"))
-    text, lang, crs = parse_filter_params(values.get("filter"), values.get("filter-lang"), values.get("filter-crs"))
+    text, lang, crs = parse_filter_params(
+        values.get("filter"), values.get("filter-lang"), values.get("filter-crs")
+    )
     return ItemsQuery(
         limit=parse_limit(values.get("limit"), default=default_limit, maximum=max_limit),
         offset=parse_offset(values.get("offset")),

@@ -78,7 +78,7 @@ def _check_nesting(text: str) -> None:
         elif char == ")":
             depth -= 1
     nots = len(re.findall(r"(?i)\bnot\b", bare))
-    signs = re.search(r"(?:[-+]\s*){%d,}" % (_MAX_SIGN_RUN + 1), bare)
+    signs = re.search(rf"(?:[-+]\s*){{{_MAX_SIGN_RUN + 1},}}", bare)
     if deepest > _MAX_PARENTHESES or nots > _MAX_NOTS or signs:
         raise InvalidInput(
             f"the filter is nested too deeply (at most {_MAX_PARENTHESES} levels of parentheses,"
@@ -102,7 +102,9 @@ def parse_filter(text: str, *, lang: str = "cql2-text") -> Any:
     if lang not in FILTER_LANGS:
         raise InvalidInput(f"filter-lang={lang!r} is not supported; send filter-lang=cql2-text or cql2-json")
     if len(text) > MAX_FILTER_CHARS:
-        raise InvalidInput(f"the filter is {len(text)} characters long; at most {MAX_FILTER_CHARS} are accepted")
+        raise InvalidInput(
+            f"the filter is {len(text)} characters long; at most {MAX_FILTER_CHARS} are accepted"
+        )
     if not text.strip():
         raise InvalidInput("the filter is empty; send a CQL2 expression such as filter=kind='hospital'")
     if "\x00" in text:
@@ -115,7 +117,11 @@ def parse_filter(text: str, *, lang: str = "cql2-text") -> Any:
             expression = cql2.parse_text(text)
         return expression.to_json()
     except (cql2.ParseError, cql2.ValidationError, ValueError) as exc:
-        example = "filter=kind='hospital'" if lang == "cql2-text" else 'filter={"op":"=","args":[{"property":"kind"},"hospital"]}'
+        example = (
+            "filter=kind='hospital'"
+            if lang == "cql2-text"
+            else 'filter={"op":"=","args":[{"property":"kind"},"hospital"]}'
+        )
         message = " ".join(str(exc).split())[:500]
         raise InvalidInput(f"the filter is not valid {lang}: {message}; e.g. {example}") from None
 

@@ -18,6 +18,7 @@ The password comes on stdin rather than the command line so that it never shows 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -35,6 +36,7 @@ from qgis.core import (  # noqa: E402  (the environment above must be set before
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsDataSourceUri,
+    QgsFeature,
     QgsFeatureRequest,
     QgsFillSymbol,
     QgsGeometry,
@@ -53,13 +55,15 @@ from qgis.core import (  # noqa: E402  (the environment above must be set before
     QgsTextFormat,
     QgsVectorLayer,
     QgsVectorLayerSimpleLabeling,
+    QgsVectorTileBasicLabeling,
+    QgsVectorTileBasicLabelingStyle,
     QgsVectorTileBasicRenderer,
     QgsVectorTileBasicRendererStyle,
     QgsVectorTileLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QByteArray, QSize  # noqa: E402
-from qgis.PyQt.QtGui import QColor  # noqa: E402
+from qgis.PyQt.QtCore import QByteArray, QPoint, QSize, Qt  # noqa: E402
+from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter  # noqa: E402
 
 WEB_MERCATOR = QgsCoordinateReferenceSystem("EPSG:3857")
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
@@ -67,6 +71,25 @@ IMAGE_SIZE = QSize(900, 600)
 # Metres of map around the edited feature in the before/after screenshots, and around the OAPIF/tile views.
 EDIT_VIEW_M = 90.0
 AREA_VIEW_M = 700.0
+
+
+class MessageLog:
+    """What QGIS writes to its message log (network errors, provider complaints), kept for the report."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def connect(self) -> None:
+        QgsApplication.messageLog().messageReceived.connect(self.receive)
+
+    def receive(self, message: str, tag: str, level: Any) -> None:
+        self.messages.append(f"[{tag}] {message}")
+
+    def since(self, mark: int) -> list[str]:
+        return self.messages[mark:]
+
+
+LOG = MessageLog()
 
 
 def emit(event: str, **data: Any) -> None:
@@ -77,6 +100,7 @@ def start_qgis(profile_dir: str) -> QgsApplication:
     QgsApplication.setPrefixPath(os.environ["QGIS_PREFIX_PATH"], True)
     app = QgsApplication([], False, profile_dir)
     app.initQgis()
+    LOG.connect()
     return app
 
 
@@ -115,7 +139,34 @@ def style_vector_layer(layer: QgsVectorLayer) -> None:
     layer.setRenderer(QgsSingleSymbolRenderer(symbol))
 
 
-def style_vector_tiles(layer: QgsVectorTileLayer) -> None:
+def label_settings(expression: str) -> QgsPalLayerSettings:
+    """Dark text with a white halo, beside the point."""
+    settings = QgsPalLayerSettings()
+    settings.isExpression = True
+    settings.fieldName = expression
+    text = QgsTextFormat()
+    text.setSize(11)
+    text.setColor(QColor("#111827"))
+    buffer = text.buffer()
+    buffer.setEnabled(True)
+    buffer.setSize(1.2)
+    buffer.setColor(QColor("#ffffff"))
+    text.setBuffer(buffer)
+    settings.setFormat(text)
+    settings.placement = QgsPalLayerSettings.AroundPoint
+    settings.dist = 2.5
+    return settings
+
+
+def edited_label(key: str, fid_value: int, field: str, unit: str) -> str:
+    return (
+        f"CASE WHEN \"{key}\" = {fid_value} THEN '{field} = ' || "
+        f"coalesce(to_string(\"{field}\") || ' {unit}', 'NULL') END"
+    )
+
+
+def style_vector_tiles(layer: QgsVectorTileLayer, edited: dict[str, Any] | None = None) -> None:
+    """Buildings, roads and street lights; with ``edited``, that feature big, red and labelled."""
     styles = []
     buildings = QgsVectorTileBasicRendererStyle("buildings", "buildings", QgsWkbTypes.PolygonGeometry)
     buildings.setSymbol(fill_symbol("#cbd5e1", "#475569"))
@@ -127,40 +178,67 @@ def style_vector_tiles(layer: QgsVectorTileLayer) -> None:
     lights.setSymbol(point_symbol("#f59e0b", 2.6, "#78350f"))
     styles.append(lights)
     renderer = QgsVectorTileBasicRenderer()
+    if edited is not None:
+        # Styles draw in order: the edited feature last, on top of its plain amber copy.
+        mark = QgsVectorTileBasicRendererStyle("edited", edited["table"], QgsWkbTypes.PointGeometry)
+        mark.setSymbol(point_symbol("#dc2626", 5.0, "#450a0a"))
+        mark.setFilterExpression(f'"id" = {int(edited["id"])}')
+        styles.append(mark)
+        label = QgsVectorTileBasicLabelingStyle()
+        label.setStyleName("edited")
+        label.setLayerName(edited["table"])
+        label.setGeometryType(QgsWkbTypes.PointGeometry)
+        label.setFilterExpression(f'"id" = {int(edited["id"])}')
+        label.setLabelSettings(
+            label_settings(edited_label("id", int(edited["id"]), edited["field"], edited.get("unit", "")))
+        )
+        labeling = QgsVectorTileBasicLabeling()
+        labeling.setStyles([label])
+        layer.setLabeling(labeling)
     renderer.setStyles(styles)
     layer.setRenderer(renderer)
 
 
-def highlight_feature(layer: QgsVectorLayer, key: str, fid_value: int, label_field: str, unit: str) -> None:
+def highlight_feature(layer: QgsVectorLayer, edited: dict[str, Any]) -> None:
     """The edited feature big and red, labelled with the edited value; the others small and amber."""
+    fid_value = int(edited["id"])
     root = QgsRuleBasedRenderer.Rule(None)
-    edited = QgsRuleBasedRenderer.Rule(
-        point_symbol("#dc2626", 5.0, "#450a0a"), 0, 0, f'"{key}" = {fid_value}'
-    )
-    edited.setLabel("edited")
+    mark = QgsRuleBasedRenderer.Rule(point_symbol("#dc2626", 5.0, "#450a0a"), 0, 0, f'"id" = {fid_value}')
     others = QgsRuleBasedRenderer.Rule(point_symbol("#f59e0b", 2.6, "#78350f"), 0, 0, "ELSE")
-    root.appendChild(edited)
+    root.appendChild(mark)
     root.appendChild(others)
     layer.setRenderer(QgsRuleBasedRenderer(root))
-    settings = QgsPalLayerSettings()
-    settings.isExpression = True
-    settings.fieldName = (
-        f"CASE WHEN \"{key}\" = {fid_value} THEN '{label_field} = ' || "
-        f"coalesce(to_string(\"{label_field}\") || ' {unit}', 'NULL') END"
+    layer.setLabeling(
+        QgsVectorLayerSimpleLabeling(
+            label_settings(edited_label("id", fid_value, edited["field"], edited.get("unit", "")))
+        )
     )
-    text = QgsTextFormat()
-    text.setSize(11)
-    text.setColor(QColor("#111827"))
-    buffer = text.buffer()
-    buffer.setEnabled(True)
-    buffer.setSize(1.2)
-    buffer.setColor(QColor("#ffffff"))
-    text.setBuffer(buffer)
-    settings.setFormat(text)
-    settings.placement = QgsPalLayerSettings.OverPoint
-    settings.dist = 3
+    layer.setLabelsEnabled(True)
+
+
+def ghost_layer(lon: float, lat: float) -> QgsVectorLayer:
+    """A dashed ring where the feature stood before it was moved."""
+    layer = QgsVectorLayer("Point?crs=EPSG:4326&field=label:string", "before", "memory")
+    feature = QgsFeature(layer.fields())
+    feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(lon, lat)))
+    feature.setAttribute("label", "avant")
+    layer.dataProvider().addFeatures([feature])
+    ring = QgsMarkerSymbol.createSimple(
+        {
+            "name": "circle",
+            "color": "0,0,0,0",
+            "size": "5.0",
+            "outline_color": "#7f1d1d",
+            "outline_style": "dash",
+            "outline_width": "0.5",
+        }
+    )
+    layer.setRenderer(QgsSingleSymbolRenderer(ring))
+    settings = label_settings('"label"')
+    settings.placement = QgsPalLayerSettings.AroundPoint
     layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
     layer.setLabelsEnabled(True)
+    return layer
 
 
 # -- rendering ---------------------------------------------------------------------------------------------------
@@ -168,8 +246,6 @@ def highlight_feature(layer: QgsVectorLayer, key: str, fid_value: int, label_fie
 
 def view_around(lon: float, lat: float, half_width_m: float) -> QgsRectangle:
     """A Web Mercator extent ``2 * half_width_m`` ground metres wide (scaled by 1/cos(lat)), 3:2 like the image."""
-    import math
-
     centre = QgsCoordinateTransform(WGS84, WEB_MERCATOR, QgsProject.instance()).transform(
         QgsPointXY(lon, lat)
     )
@@ -178,7 +254,24 @@ def view_around(lon: float, lat: float, half_width_m: float) -> QgsRectangle:
     return QgsRectangle(centre.x() - half_w, centre.y() - half_h, centre.x() + half_w, centre.y() + half_h)
 
 
-def render(layers: list[QgsMapLayer], extent: QgsRectangle, path: Path) -> dict[str, Any]:
+def add_caption(image: QImage, caption: str) -> None:
+    painter = QPainter(image)
+    try:
+        font = QFont("DejaVu Sans")
+        font.setPixelSize(15)
+        painter.setFont(font)
+        box = painter.fontMetrics().boundingRect(caption).adjusted(-8, -5, 8, 5)
+        box.moveTopLeft(QPoint(10, 10))
+        painter.fillRect(box, QColor(255, 255, 255, 230))
+        painter.setPen(QColor("#94a3b8"))
+        painter.drawRect(box)
+        painter.setPen(QColor("#111827"))
+        painter.drawText(box, Qt.AlignCenter, caption)
+    finally:
+        painter.end()
+
+
+def render(layers: list[QgsMapLayer], extent: QgsRectangle, path: Path, caption: str) -> dict[str, Any]:
     """Render ``layers`` (first on top) on white into ``path``; return the time taken and any render errors."""
     settings = QgsMapSettings()
     settings.setDestinationCrs(WEB_MERCATOR)
@@ -194,6 +287,7 @@ def render(layers: list[QgsMapLayer], extent: QgsRectangle, path: Path) -> dict[
     job.start()
     job.waitForFinished()
     image = job.renderedImage()
+    add_caption(image, caption)
     if not image.save(str(path), "PNG"):
         raise RuntimeError(f"could not write {path}")
     errors = [f"{e.layerID}: {e.message}" for e in job.errors()]
@@ -256,30 +350,53 @@ def postgis_layer(pg: dict[str, Any], authcfg: str, table: str, name: str) -> Qg
     return QgsVectorLayer(uri.uri(False), name, "postgres")
 
 
+def tile_layer(server: str, layers: list[str], name: str) -> QgsVectorTileLayer:
+    """The combined XYZ endpoint limited to ``layers`` (as *Add Vector Tile Layer → New Generic Connection*)."""
+    uri = QgsDataSourceUri()
+    uri.setParam("type", "xyz")
+    uri.setParam("url", f"{server}/tiles/{{z}}/{{x}}/{{y}}.pbf?layers={','.join(layers)}")
+    uri.setParam("zmin", "13")
+    uri.setParam("zmax", "16")
+    return QgsVectorTileLayer(bytes(uri.encodedUri()).decode(), name)
+
+
+def find_feature(layer: QgsVectorLayer, feature_id: int) -> QgsFeature:
+    request = QgsFeatureRequest().setFilterExpression(f'"id" = {int(feature_id)}')
+    feature = next(layer.getFeatures(request), None)
+    if feature is None:
+        raise RuntimeError(f"feature id={feature_id} not found in {layer.name()}")
+    return feature
+
+
+def plain(value: Any) -> Any:
+    """QGIS's NULL (a QVariant) as None, for JSON."""
+    return None if value is None or str(value) == "NULL" else value
+
+
 def run(args: dict[str, Any]) -> dict[str, Any]:
     server = args["server"].rstrip("/")
     out = Path(args["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     edit = args["edit"]
+    table = edit["table"]
     lon, lat = args["center"]
     result: dict[str, Any] = {"qgis_version": Qgis.QGIS_VERSION, "timings_s": {}, "screenshots": {}}
-    timings = result["timings_s"]
+    timings, shots = result["timings_s"], result["screenshots"]
     area = view_around(lon, lat, AREA_VIEW_M)
 
-    # (b) OGC API Features. The public layer anonymously, as any QGIS user can; then the internal buildings
-    # layer, first without a session (refused), then with the bearer token.
+    # (b) OGC API Features. Public layers anonymously, as any QGIS user can; the internal buildings layer is
+    # refused without a session, then loaded with the bearer token.
     started = time.perf_counter()
+    mark = len(LOG.messages)
     lights = oapif_layer(server, "street_lights", "Éclairage public (OGC API)")
     roads = oapif_layer(server, "road_edges", "Voies (OGC API)")
-    anonymous_buildings = oapif_layer(server, "buildings", "Bâtiments (anonyme)")
-    oapif = {
-        "street_lights": {
-            "valid": lights.isValid(),
-            "features": count_features(lights) if lights.isValid() else 0,
-        },
-        "road_edges": {"valid": roads.isValid(), "features": count_features(roads) if roads.isValid() else 0},
-        "buildings_anonymous": {"valid": anonymous_buildings.isValid()},
+    anonymous = oapif_layer(server, "buildings", "Bâtiments (anonyme)")
+    oapif: dict[str, Any] = {
+        name: {"valid": layer.isValid(), "features": count_features(layer) if layer.isValid() else 0}
+        for name, layer in (("street_lights", lights), ("road_edges", roads))
     }
+    # (QgsVectorLayer.error() of this invalid OAPIF layer crashes QGIS 3.22: its message log says why instead.)
+    oapif["buildings_anonymous"] = {"valid": anonymous.isValid(), "log": LOG.since(mark)}
     install_bearer_token(server, args["token"])
     buildings = oapif_layer(server, "buildings", "Bâtiments (OGC API)")
     oapif["buildings"] = {
@@ -287,41 +404,34 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
         "features": count_features(buildings) if buildings.isValid() else 0,
     }
     timings["oapif_load"] = round(time.perf_counter() - started, 3)
-    for layer in (lights, roads, buildings):
-        if layer.isValid():
-            style_vector_layer(layer)
     result["oapif"] = oapif
     emit("oapif", **oapif)
     shown = [layer for layer in (lights, roads, buildings) if layer.isValid()]
+    for layer in shown:
+        style_vector_layer(layer)
     if shown:
-        shot = render(shown, area, out / "01_oapif.png")
-        result["screenshots"]["oapif"] = shot
+        shots["oapif"] = render(
+            shown, area, out / "oapif.png", "OGC API Features : street_lights, road_edges, buildings"
+        )
 
-    # (c) Vector tiles: the combined XYZ endpoint, limited to three layers, with the session (buildings are internal).
+    # (c) Vector tiles, with the session too (buildings are internal).
     started = time.perf_counter()
-    tiles_uri = QgsDataSourceUri()
-    tiles_uri.setParam("type", "xyz")
-    tiles_uri.setParam(
-        "url", f"{server}/tiles/{{z}}/{{x}}/{{y}}.pbf?layers=buildings,road_edges,street_lights"
-    )
-    tiles_uri.setParam("zmin", "13")
-    tiles_uri.setParam("zmax", "16")
-    tiles = QgsVectorTileLayer(bytes(tiles_uri.encodedUri()).decode(), "Tuiles vectorielles")
+    tiles = tile_layer(server, ["buildings", "road_edges", table], "Tuiles vectorielles")
     timings["vector_tiles_load"] = round(time.perf_counter() - started, 3)
     result["vector_tiles"] = {"valid": tiles.isValid(), "source": tiles.source()}
     emit("vector_tiles", **result["vector_tiles"])
     if tiles.isValid():
         style_vector_tiles(tiles)
-        result["screenshots"]["vector_tiles"] = render([tiles], area, out / "02_vector_tiles.png")
+        shots["vector_tiles"] = render(
+            [tiles], area, out / "vector_tiles.png", "Tuiles vectorielles (XYZ, MVT)"
+        )
 
     # (d) PostGIS with the editor's own login, kept in QGIS's authentication database.
     started = time.perf_counter()
     pg = args["pg"]
     authcfg = store_basic_auth("Hyperviseur (PostGIS)", pg["user"], pg["password"])
-    table = edit["table"]
     layer = postgis_layer(pg, authcfg, table, f"{table} (PostGIS)")
-    context_buildings = postgis_layer(pg, authcfg, "buildings", "buildings (PostGIS)")
-    context_roads = postgis_layer(pg, authcfg, "road_edges", "road_edges (PostGIS)")
+    context = [postgis_layer(pg, authcfg, name, f"{name} (PostGIS)") for name in ("road_edges", "buildings")]
     timings["postgis_load"] = round(time.perf_counter() - started, 3)
     result["postgis"] = {"valid": layer.isValid(), "features": layer.featureCount() if layer.isValid() else 0}
     if not layer.isValid():
@@ -329,40 +439,42 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
         emit("postgis", **result["postgis"])
         return result
     emit("postgis", **result["postgis"])
-    for context in (context_buildings, context_roads):
-        style_vector_layer(context)
-    highlight_feature(layer, "id", int(edit["id"]), edit["field"], edit.get("unit", ""))
-    feature = next(
-        layer.getFeatures(QgsFeatureRequest().setFilterExpression(f'"id" = {int(edit["id"])}')), None
-    )
-    if feature is None:
-        raise RuntimeError(f"feature id={edit['id']} not found in twin.{table}")
+    for other in context:
+        style_vector_layer(other)
+    highlight_feature(layer, edit)
+    feature = find_feature(layer, edit["id"])
     old_point = feature.geometry().asPoint()
     edit_view = view_around(old_point.x(), old_point.y(), EDIT_VIEW_M)
-    context = [layer, context_roads, context_buildings]
-    result["screenshots"]["before"] = render(context, edit_view, out / "03_postgis_before.png")
+    where = f"{table} id={edit['id']}"
+    shots["postgis_before"] = render(
+        [layer, *context], edit_view, out / "postgis_before.png", f"PostGIS, avant : {where}"
+    )
+    edited_tiles = tile_layer(server, ["buildings", "road_edges", table], "Tuiles vectorielles")
+    style_vector_tiles(edited_tiles, edit)
+    shots["tiles_before"] = render(
+        [edited_tiles], edit_view, out / "tiles_before.png", f"Tuiles vectorielles, avant : {where}"
+    )
 
-    field_index = layer.fields().indexFromName(edit["field"])
-    old_value = feature[edit["field"]]
     started = time.perf_counter()
     if not layer.startEditing():
         raise RuntimeError("startEditing refused")
-    changed = layer.changeAttributeValue(feature.id(), field_index, edit["value"])
+    changed = layer.changeAttributeValue(
+        feature.id(), layer.fields().indexFromName(edit["field"]), edit["value"]
+    )
     moved = True
     if edit.get("move_to"):
-        new_lon, new_lat = edit["move_to"]
-        moved = layer.changeGeometry(feature.id(), QgsGeometry.fromPointXY(QgsPointXY(new_lon, new_lat)))
+        moved = layer.changeGeometry(feature.id(), QgsGeometry.fromPointXY(QgsPointXY(*edit["move_to"])))
     committed = layer.commitChanges()
     committed_at = time.time()
     timings["edit_commit"] = round(time.perf_counter() - started, 3)
     commit = {
         "ok": bool(changed and moved and committed),
-        "errors": list(layer.commitErrors()),
+        "messages": list(layer.commitErrors()),
         "at": committed_at,
         "feature_id": int(feature["id"]),
         "qgis_fid": int(feature.id()),
         "field": edit["field"],
-        "old_value": None if old_value is None or str(old_value) == "NULL" else old_value,
+        "old_value": plain(feature[edit["field"]]),
         "new_value": edit["value"],
         "old_point": [old_point.x(), old_point.y()],
     }
@@ -372,12 +484,25 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
         return result
 
     layer.reload()
-    after = next(layer.getFeatures(QgsFeatureRequest().setFilterExpression(f'"id" = {int(edit["id"])}')))
+    after = find_feature(layer, edit["id"])
     new_point = after.geometry().asPoint()
-    commit["reread_value"] = after[edit["field"]]
+    commit["reread_value"] = plain(after[edit["field"]])
     commit["new_point"] = [new_point.x(), new_point.y()]
-    result["screenshots"]["after"] = render(context, edit_view, out / "04_postgis_after.png")
-    emit("reread", value=commit["reread_value"], point=commit["new_point"])
+    ghost = ghost_layer(old_point.x(), old_point.y())
+    shots["postgis_after"] = render(
+        [layer, ghost, *context],
+        edit_view,
+        out / "postgis_after.png",
+        f"PostGIS, après enregistrement : {where}",
+    )
+    # The server promises edits in the tiles within a second: look at them through QGIS once it has passed.
+    time.sleep(max(0.0, committed_at + float(args.get("tiles_after_s", 1.0)) - time.time()))
+    shots["tiles_after"] = render(
+        [edited_tiles, ghost],
+        edit_view,
+        out / "tiles_after.png",
+        f"Tuiles vectorielles, 1 s après : {where}",
+    )
     return result
 
 

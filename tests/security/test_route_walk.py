@@ -127,6 +127,33 @@ INPUTS: dict[tuple[str, str], Call] = {
     ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): Call(
         path={"collection_id": PUBLIC_COLLECTION, "feature_id": _feature}
     ),
+    # vector tiles (tiles/routes.py, tiles/ogc_tiles.py)
+    ("GET", "/tiles/tilejson.json"): Call(),
+    ("GET", "/tiles/{layer}/tilejson.json"): Call(path={"layer": PUBLIC_COLLECTION}),
+    ("GET", "/tiles/{z}/{x}/{y}.{fmt}"): Call(path={"z": 14, "x": 8529, "y": 5975, "fmt": "pbf"}),
+    ("GET", "/tiles/{layer}/{z}/{x}/{y}.{fmt}"): Call(
+        path={"layer": PUBLIC_COLLECTION, "z": 14, "x": 8529, "y": 5975, "fmt": "pbf"}
+    ),
+    ("GET", "/ogc/tileMatrixSets"): Call(),
+    ("GET", "/ogc/tileMatrixSets/{tms_id}"): Call(path={"tms_id": "WebMercatorQuad"}),
+    ("GET", "/ogc/tiles"): Call(),
+    ("GET", "/ogc/tiles/{tms_id}"): Call(path={"tms_id": "WebMercatorQuad"}),
+    ("GET", "/ogc/tiles/{tms_id}/{tile_matrix}/{tile_row}/{tile_col}"): Call(
+        path={"tms_id": "WebMercatorQuad", "tile_matrix": 14, "tile_row": 5975, "tile_col": 8529}
+    ),
+    ("GET", "/ogc/collections/{collection_id}/tiles"): Call(path={"collection_id": PUBLIC_COLLECTION}),
+    ("GET", "/ogc/collections/{collection_id}/tiles/{tms_id}"): Call(
+        path={"collection_id": PUBLIC_COLLECTION, "tms_id": "WebMercatorQuad"}
+    ),
+    ("GET", "/ogc/collections/{collection_id}/tiles/{tms_id}/{tile_matrix}/{tile_row}/{tile_col}"): Call(
+        path={
+            "collection_id": PUBLIC_COLLECTION,
+            "tms_id": "WebMercatorQuad",
+            "tile_matrix": 14,
+            "tile_row": 5975,
+            "tile_col": 8529,
+        }
+    ),
 }
 
 

@@ -34,7 +34,7 @@ def audit_router() -> APIRouter:
             str | None, Query(max_length=200, description="exact object, e.g. twin.buildings")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=_MAX_LIMIT)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     ) -> dict[str, Any]:
         filters = {
             "from": start,
