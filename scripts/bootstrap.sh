@@ -38,3 +38,11 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
     .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
     cp requirements.lock "$stamp"
 fi
+
+# The front end's locked npm packages (Node.js and npm come with the machine; registry: npmjs only).
+npm_stamp=frontend/node_modules/.lock-stamp
+if [ ! -f "$npm_stamp" ] || ! cmp -s frontend/package-lock.json "$npm_stamp"; then
+    echo "bootstrap: installing frontend/package-lock.json"
+    npm ci --prefix frontend --no-audit --no-fund --loglevel=error >/dev/null
+    cp frontend/package-lock.json "$npm_stamp"
+fi

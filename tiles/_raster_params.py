@@ -24,6 +24,7 @@ from titiler.core.dependencies import BidxParams, ColorMapParams, DefaultDepende
 from twin.errors import InvalidInput, NotFound
 
 MAX_TILESIZE = 1024
+MAX_ZOOM = 24  # deepest matrix of WebMercatorQuad (≈1 cm pixels)
 MAX_BUFFER = 64
 MAX_PREVIEW = 2048
 MAX_BINS = 1000
@@ -33,14 +34,39 @@ ALGORITHMS = ("hillshade", "slope", "terrarium", "terrainrgb")
 TILE_FORMATS = frozenset({"png", "jpeg", "jpg", "webp", "tif", "npy"})
 
 
+def _integer(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None  # FastAPI's own validation answers 400 for a non-integer
+
+
+def _check_point(params: Any, coord_crs: str | None) -> None:
+    try:
+        lon, lat = float(params["lon"]), float(params["lat"])
+    except ValueError:
+        return
+    if coord_crs is None and not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InvalidInput(f"point {lon},{lat} is not a longitude,latitude: give -180..180,-90..90 (WGS84)")
+    # PROJ fails (instead of answering "outside") on coordinates far beyond any CRS's domain.
+    if not (math.isfinite(lon) and math.isfinite(lat) and abs(lon) < 1e8 and abs(lat) < 1e8):
+        raise InvalidInput(f"point {lon},{lat} is out of range for coord_crs={coord_crs}")
+
+
 def check_tile_request(request: Request) -> None:
-    """Router dependency of every raster route: bounded tile size, known format, a tile inside its matrix."""
-    params = request.path_params
-    size = request.query_params.get("tilesize")
-    if size is not None and size.isdigit() and int(size) > MAX_TILESIZE:
+    """Router dependency of every raster route: bounded sizes and zooms, known format, sane coordinates."""
+    params, query = request.path_params, request.query_params
+    size = _integer(query.get("tilesize"))
+    if size is not None and size > MAX_TILESIZE:
         raise InvalidInput(
             f"tilesize={size} is too large: at most {MAX_TILESIZE} pixels (256 or 512 usually)"
         )
+    for key in ("minzoom", "maxzoom"):
+        zoom = _integer(query.get(key))
+        if zoom is not None and not 0 <= zoom <= MAX_ZOOM:
+            raise InvalidInput(f"{key}={zoom}: zooms go from 0 to {MAX_ZOOM}")
+    if {"lon", "lat"} <= params.keys():
+        _check_point(params, query.get("coord_crs"))
     fmt = params.get("format")
     if fmt is not None and fmt not in TILE_FORMATS:
         raise InvalidInput(f"tile format {fmt!r} is not served: use one of {', '.join(sorted(TILE_FORMATS))}")
@@ -49,7 +75,7 @@ def check_tile_request(request: Request) -> None:
             z, x, y = (int(params[k]) for k in ("z", "x", "y"))
         except ValueError:
             return  # FastAPI's own validation answers 400 for a non-integer
-        if not 0 <= z <= 24 or not (0 <= x < 2**z and 0 <= y < 2**z):
+        if not 0 <= z <= MAX_ZOOM or not (0 <= x < 2**z and 0 <= y < 2**z):
             raise NotFound(
                 f"no tile {z}/{x}/{y} in WebMercatorQuad: z goes from 0 to 24 and x, y from 0 to 2^z - 1"
             )
@@ -72,14 +98,12 @@ def band_params(
 
 @dataclass
 class TileParams(DefaultDependency):
-    """Tile buffer and padding, bounded."""
+    """Tile buffer, bounded. titiler's ``padding`` is not offered: rio-tiler then reads the source window at
+    full resolution, which at low zoom means the whole raster (3 s for a z8 tile of a 256-px test raster)."""
 
     buffer: Annotated[
         float | None,
         Query(gt=0, le=MAX_BUFFER, description="Pixels added on each side; a multiple of 0.5"),
-    ] = None
-    padding: Annotated[
-        int | None, Query(gt=0, le=MAX_BUFFER, description="Padding against resampling artefacts at edges")
     ] = None
 
 

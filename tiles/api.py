@@ -16,17 +16,12 @@ from twin.bus import EventBus
 def tiles_routers() -> list[APIRouter]:
     from tiles.events import tile_events_router
     from tiles.ogc_tiles import ogc_tiles_router
+    from tiles.raster_routes import raster_router
     from tiles.routes import tiles_router
+    from tiles.style_routes import style_router
 
-    # Fixed paths (style, glyphs, sprites, events) before the /tiles/{layer}/... patterns.
-    routers = []
-    try:
-        from tiles.style_routes import style_router
-
-        routers.append(style_router())
-    except ImportError:  # pragma: no cover - the style module lands separately
-        pass
-    return [*routers, tile_events_router(), tiles_router(), ogc_tiles_router()]
+    # Fixed paths (style, glyphs, sprites, events) before the /tiles/{z}/{x}/{y} patterns they would match.
+    return [style_router(), tile_events_router(), tiles_router(), ogc_tiles_router(), raster_router()]
 
 
 @asynccontextmanager

@@ -60,7 +60,7 @@ class Freshness:
     async def on_connect(self) -> None:
         """Catch up: at start from the disk marker, after a reconnection from the last change applied."""
         async with self.service.pool.connection() as conn:
-            conn.row_factory = dict_row  # type: ignore[assignment]
+            conn.row_factory = dict_row
             try:
                 if self._first_connection:
                     await conn.execute(
@@ -78,7 +78,7 @@ class Freshness:
                 )
                 rows = await cur.fetchall()
             finally:
-                conn.row_factory = tuple_row  # type: ignore[assignment]
+                conn.row_factory = tuple_row
         for row in rows:
             # Replayed changes are not pushed one by one: open maps get one `resync` below.
             await self.service.apply_change(dict(row), publish=False)

@@ -206,11 +206,21 @@ async def list_rasters(request: Request) -> dict[str, Any]:
     return {"rasters": out}
 
 
+def _kept(route: Any) -> bool:
+    if not isinstance(route, APIRoute):
+        return True
+    # The OGC tileset pages render titiler's HTML templates, which load jQuery, Bootstrap and Leaflet from
+    # CDNs (our sovereignty rule and CSP forbid both); tilejson.json carries what a map needs.
+    tileset_page = route.path in ("/tiles", "/tiles/{tileMatrixSetId}")
+    return "POST" not in (route.methods or ()) and not tileset_page
+
+
 def raster_router() -> APIRouter:
     """``/raster/rasters`` and titiler's tile, tilejson, info, statistics and point routes per raster name.
 
-    Left out: titiler's map viewer (loads Leaflet from a CDN), preview, bbox/feature crops (arbitrary output
-    sizes), the POST statistics (arbitrary GeoJSON body) and band-math expressions.
+    Left out: titiler's map viewer and OGC tileset pages (HTML loading Leaflet and Bootstrap from CDNs),
+    preview, bbox/feature crops (arbitrary output sizes), the POST statistics (arbitrary GeoJSON body),
+    band-math expressions and tile padding (see ``tiles._raster_params``).
     """
     factory = TilerFactory(
         router=APIRouter(route_class=_RasterRoute),
@@ -229,9 +239,7 @@ def raster_router() -> APIRouter:
         add_viewer=False,
         name="raster",
     )
-    factory.router.routes[:] = [
-        r for r in factory.router.routes if not (isinstance(r, APIRoute) and "POST" in (r.methods or ()))
-    ]
+    factory.router.routes[:] = [r for r in factory.router.routes if _kept(r)]
     router = APIRouter(tags=["Raster tiles"])
     router.add_api_route(f"{RASTER_PREFIX}/rasters", list_rasters, methods=["GET"], summary="Visible rasters")
     router.include_router(

@@ -204,8 +204,8 @@ def _reservoir(d: ImageDraw.ImageDraw, s: float) -> None:
 
 def _oneway(d: ImageDraw.ImageDraw, s: float) -> None:
     # Points along +x: MapLibre turns a line-placed icon to the line's drawing direction (the arc's direction).
-    d.rectangle(_box(s, 0.1, 0.44, 0.62, 0.56), fill=(69, 90, 100, 255))
-    d.polygon(_scaled(s, [(0.55, 0.3), (0.92, 0.5), (0.55, 0.7)]), fill=(69, 90, 100, 255))
+    d.rectangle(_box(s, 0.08, 0.42, 0.6, 0.58), fill=(69, 90, 100, 255))
+    d.polygon(_scaled(s, [(0.52, 0.23), (0.94, 0.5), (0.52, 0.77)]), fill=(69, 90, 100, 255))
 
 
 # Critical-site kinds (twin.critical_sites.kind) and their disc colour; ``other`` covers any unknown kind.

@@ -1,10 +1,10 @@
-"""HTTP routes of the map style, its glyphs and its sprite sheet, under ``/tiles`` (no asset from anywhere else)."""
+"""HTTP routes of the map style, its glyphs and its sprite sheet, under ``/tiles``: no asset from elsewhere."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path as FilePath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
@@ -23,10 +23,12 @@ from twin.settings import Settings
 PBF = "application/x-protobuf"
 PNG = "image/png"
 JSON = "application/json"
-# Glyphs and sprites change only with a new release (fonts, drawings): a day in every cache, revalidated by ETag.
+# Glyphs and sprites change only with a release (fonts, drawings): a day in caches, then revalidated by ETag.
 ASSET_CACHE = "public, max-age=86400"
 MAX_FONTSTACK_CHARS = 256
-_NOT_MODIFIED = {304: {"description": "Inchangé depuis la version que le client a en cache (If-None-Match)."}}
+_NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Inchangé depuis la version que le client a en cache (If-None-Match)."}
+}
 
 
 def _etag(data: bytes) -> str:
@@ -79,14 +81,21 @@ def style_router() -> APIRouter:
             catalog=visible,
         )
         # The layer list depends on who asks: never shared by a cache between two callers.
-        headers = {"Cache-Control": "private, no-cache", "Content-Language": lang, "Vary": "Authorization, Cookie"}
+        headers = {
+            "Cache-Control": "private, no-cache",
+            "Content-Language": lang,
+            "Vary": "Authorization, Cookie",
+        }
         return Response(orjson.dumps(document), media_type=JSON, headers=headers)
 
     @router.get(
         "/glyphs/{fontstack}/{glyph_range}.pbf",
         summary="Glyphes SDF d'une pile de polices, par bloc de 256 caractères",
         response_class=Response,
-        responses={200: {"content": {PBF: {}}, "description": "Glyphes (protobuf de node-fontnik)."}, **_NOT_MODIFIED},
+        responses={
+            200: {"content": {PBF: {}}, "description": "Glyphes (protobuf de node-fontnik)."},
+            **_NOT_MODIFIED,
+        },
     )
     async def glyphs(
         request: Request,

@@ -144,9 +144,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _include_domain_routers(app: FastAPI) -> None:
     from layers.api import layers_routers
     from tiles.api import tiles_routers
+    from tiles.raster_routes import install_raster_error_handlers
 
     for router in [*layers_routers(), *tiles_routers()]:
         app.include_router(router)
+    install_raster_error_handlers(app)
 
 
 def _domain_lifespans() -> list[Callable[[FastAPI, EventBus], AbstractAsyncContextManager[None]]]:

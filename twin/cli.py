@@ -203,9 +203,11 @@ def _create_bootstrap_admin(settings: Settings, url: str) -> None:
 
 def _register_subcommands() -> None:
     from layers.cli import import_app
+    from tiles.cli import add_raster_commands
     from twin.security.audit_cli import audit_app
     from twin.security.cli import keys_app, user_app
 
+    add_raster_commands(import_app)
     app.add_typer(import_app, name="import")
     app.add_typer(user_app, name="user")
     app.add_typer(keys_app, name="keys")

@@ -122,10 +122,12 @@ def safe_numeric(text: sql.Composable) -> sql.Composable:
 
 def _valid_instant(text: sql.Composable) -> sql.Composable:
     # The day is checked against the month's last day, computed with make_date on fields the regex
-    # has already bounded (year 1000-9999, month 01-12), so no step can raise.
+    # has already bounded (year 1000-9999, month 01-12), so no step can raise. CASE, not AND: SQL does
+    # not promise to evaluate AND's operands in order, CASE does (and folds a false WHEN first).
     return sql.SQL(
-        "({t} ~ {re} AND substr({t}, 9, 2)::int <= extract(day FROM make_date(substr({t}, 1, 4)::int,"
-        " substr({t}, 6, 2)::int, 1) + interval '1 month' - interval '1 day'))"
+        "CASE WHEN {t} ~ {re} THEN substr({t}, 9, 2)::int <= extract(day FROM make_date("
+        "substr({t}, 1, 4)::int, substr({t}, 6, 2)::int, 1) + interval '1 month' - interval '1 day')"
+        " ELSE FALSE END"
     ).format(t=text, re=sql.Literal(_INSTANT_TEXT))
 
 

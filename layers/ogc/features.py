@@ -136,7 +136,7 @@ async def fetch_page(
     )
     try:
         cur = await conn.execute(statement, params)
-    except (psycopg.errors.DataException, psycopg.errors.InternalError_) as exc:
+    except (psycopg.DataError, psycopg.errors.InternalError_) as exc:
         # Values are cast safely, but a filter can still ask the impossible of a feature's data
         # (0 ^ -1, an overflowing power, a LIKE pattern ending in its escape character, a geometry
         # GEOS refuses to relate): the filter is at fault, so it is a 400 saying why, not a 500.

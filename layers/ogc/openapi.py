@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from layers.catalog import Layer
-from layers.ogc.links import GEOJSON, JSON, OPENAPI_30
+from layers.ogc._validate import CRS84
+from layers.ogc.links import GEOJSON, JSON, OPENAPI_30, SCHEMA_JSON
 
 _REF = "#/components/"
 
@@ -62,6 +63,23 @@ def _parameters(default_limit: int, max_limit: int) -> dict[str, Any]:
             {"type": "array", "items": {"type": "string"}},
         ),
         "territory": query("territory", "Only features of this territory (name or id).", {"type": "string"}),
+        # OGC API Features Part 3 (Filtering) with CQL2.
+        "filter": query(
+            "filter",
+            "CQL2 filter on the collection's queryables (see /collections/{collectionId}/queryables), "
+            "e.g. kind='hospital' AND S_INTERSECTS(geometry, BBOX(3.80,43.56,3.95,43.66)).",
+            {"type": "string"},
+        ),
+        "filter-lang": query(
+            "filter-lang",
+            "Language of the filter: cql2-text (default) or cql2-json.",
+            {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"},
+        ),
+        "filter-crs": query(
+            "filter-crs",
+            "CRS of the geometries in the filter: only CRS84 (longitude, latitude).",
+            {"type": "string", "format": "uri", "enum": [CRS84], "default": CRS84},
+        ),
         "f": query(
             "f",
             "Encoding; JSON (GeoJSON for features) is the only one.",
@@ -234,12 +252,34 @@ def _get(
 
 def _collection_paths(layer: Layer) -> dict[str, Any]:
     base = f"/collections/{layer.name}"
-    items_params = ["bbox", "datetime", "limit", "offset", "properties", "territory", "f"]
+    items_params = [
+        "bbox",
+        "datetime",
+        "limit",
+        "offset",
+        "properties",
+        "territory",
+        "filter",
+        "filter-lang",
+        "filter-crs",
+        "f",
+    ]
     return {
         base: _get(
             f"describeCollection_{layer.name}",
             f"{layer.title_fr} : description",
             {"200": _response("La collection.", JSON, "collection"), **_errors("404")},
+        ),
+        f"{base}/queryables": _get(
+            f"getQueryables_{layer.name}",
+            f"{layer.title_fr} : propriétés filtrables",
+            {
+                "200": {
+                    "description": "Schéma JSON des propriétés utilisables dans un filtre CQL2.",
+                    "content": {SCHEMA_JSON: {"schema": {"type": "object"}}},
+                },
+                **_errors("404"),
+            },
         ),
         f"{base}/items": _get(
             f"getFeatures_{layer.name}",
@@ -307,7 +347,7 @@ def openapi_document(
             "title": "Hyperviseur — OGC API Features",
             "version": version,
             "description": "Couches du jumeau numérique du territoire, en OGC API Features 1.0 "
-            "(Core, GeoJSON, OpenAPI 3.0).",
+            "(Core, GeoJSON, OpenAPI 3.0) with Part 3 filtering (CQL2 text and JSON).",
             "license": {"name": "AGPL-3.0-or-later"},
         },
         "servers": [{"url": server_url}],

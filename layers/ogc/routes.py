@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from layers.catalog import Layer, find_layer, load_catalog, role_of_request, visible_layers
 from layers.ogc import _validate
+from layers.ogc.cql2 import CONFORMANCE as FILTER_CONFORMANCE
 from layers.ogc.features import ExtentCache, fetch_feature, fetch_page
 from layers.ogc.links import (
     GEOJSON,
@@ -38,8 +39,28 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    *FILTER_CONFORMANCE,
 ]
-_TYPES = {"string": "string", "number": "number", "integer": "integer", "boolean": "boolean"}
+_TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "number": {"type": "number"},
+    "integer": {"type": "integer"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "date-time": {"type": "string", "format": "date-time"},
+    "timestamp": {"type": "string", "format": "date-time"},
+    "array": {"type": "array"},
+}
+_GEOMETRY_FORMATS = {
+    "Point": "geometry-point",
+    "MultiPoint": "geometry-multipoint",
+    "LineString": "geometry-linestring",
+    "MultiLineString": "geometry-multilinestring",
+    "Polygon": "geometry-polygon",
+    "MultiPolygon": "geometry-multipolygon",
+    "GeometryCollection": "geometry-geometrycollection",
+}
 _PLAIN = ("f",)
 
 # Declared for the generated /api/docs only; the values are validated by layers.ogc._validate,
@@ -59,6 +80,35 @@ def _check_plain_query(request: Request) -> None:
 
 def _timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def queryable_properties(layer: Layer, lang: str) -> dict[str, Any]:
+    """The JSON Schema of each queryable: the geometry, the feature id, then the catalog's fields.
+
+    The geometry is listed as ``geometry`` (``geom`` is accepted too) with the OGC role and format of
+    Part 3 / Part 5; dates and times are strings with ``format`` date or date-time.
+    """
+    other = "title_en" if lang == "fr" else "title_fr"
+    geometry_title = "Géométrie" if lang == "fr" else "Geometry"
+    properties: dict[str, Any] = {
+        "geometry": {
+            "title": geometry_title,
+            "x-ogc-role": "primary-geometry",
+            "format": _GEOMETRY_FORMATS.get(layer.geometry_type, "geometry-any"),
+        },
+        "id": {
+            "title": "Identifiant" if lang == "fr" else "Identifier",
+            "type": "integer",
+            "x-ogc-role": "id",
+        },
+    }
+    for fld in layer.fields:
+        properties[fld.name] = {
+            "title": getattr(fld, f"title_{lang}"),
+            f"x-{other.replace('_', '-')}": getattr(fld, other),
+            **_TYPES.get(fld.type, {"type": "string"}),
+        }
+    return properties
 
 
 def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
@@ -190,20 +240,14 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
         _check_plain_query(request)
         layer = find_layer(await load_catalog(conn), collection_id, role_of_request(request))
         lang = language(request)
-        other = "title_en" if lang == "fr" else "title_fr"
         body = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": ogc_url(request, settings.server.public_url, f"/collections/{layer.name}/queryables"),
             "type": "object",
             "title": layer.title(lang),
-            "properties": {
-                fld.name: {
-                    "title": getattr(fld, f"title_{lang}"),
-                    f"x-{other.replace('_', '-')}": getattr(fld, other),
-                    "type": _TYPES.get(fld.type, "string"),
-                }
-                for fld in layer.fields
-            },
+            "properties": queryable_properties(layer, lang),
+            # Filters may name only these (OGC API Features Part 3, /req/queryables/get-queryables-response).
+            "additionalProperties": False,
         }
         return _json(body, SCHEMA_JSON, lang)
 
@@ -219,6 +263,15 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
         properties: Annotated[str | None, Query(description="propriétés à renvoyer")] = None,
         territory: Annotated[str | None, Query(description="nom ou id du territoire")] = None,
         datetime: Annotated[str | None, Query(description="RFC 3339 ; sans effet (rien n'est daté)")] = None,
+        filter: Annotated[
+            str | None, Query(description="filtre CQL2, p. ex. kind='hospital' (OGC API Features Part 3)")
+        ] = None,
+        filter_lang: Annotated[
+            str | None, Query(alias="filter-lang", description="cql2-text (défaut) ou cql2-json")
+        ] = None,
+        filter_crs: Annotated[
+            str | None, Query(alias="filter-crs", description=f"seul {CRS84} (défaut) est accepté")
+        ] = None,
         f: FormatParam = None,
     ) -> Response:
         layer = find_layer(await load_catalog(conn), collection_id, role_of_request(request))

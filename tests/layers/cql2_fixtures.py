@@ -126,7 +126,8 @@ def load_ats_dataset(url: str, workdir: Path) -> dict[str, int]:
             assert row is not None
             fields = [{**f, "type": types.get(f["name"], f["type"])} for f in row[0]]
             conn.execute(
-                "UPDATE twin.layer_catalog SET fields = %s::jsonb WHERE name = %s", (json.dumps(fields), layer)
+                "UPDATE twin.layer_catalog SET fields = %s::jsonb WHERE name = %s",
+                (json.dumps(fields), layer),
             )
     return kept
 

@@ -6,8 +6,9 @@ virtualenv; ``tests/qgis/test_qgis_round_trip.py`` starts it. It reads one JSON 
     {"server": "http://127.0.0.1:PORT", "token": "hv_...",
      "pg": {"host": "127.0.0.1", "port": 5432, "dbname": "hyperviseur", "user": "gis_x", "password": "..."},
      "out_dir": "/tmp/shots", "profile_dir": "/tmp/qgis-profile",
-     "edit": {"table": "street_lights", "id": 13, "field": "power_w", "value": 75.0, "move_to": [7.42, 43.73]},
-     "center": [7.42, 43.73]}
+     "edit": {"table": "street_lights", "id": 13, "field": "power_w", "value": 75.0, "unit": "W",
+              "move_to": [7.42, 43.73]},
+     "center": [7.42, 43.73], "tiles_after_s": 1.0}
 
 and writes one JSON object per line on stdout, flushed as it happens (``{"event": "oapif", ...}``,
 ``{"event": "committed", "at": <epoch s>, ...}``, ..., ``{"event": "done", ...}``), so that the caller can start
@@ -46,12 +47,14 @@ from qgis.core import (  # noqa: E402  (the environment above must be set before
     QgsMapSettings,
     QgsMarkerSymbol,
     QgsNetworkAccessManager,
+    QgsNetworkReplyContent,
     QgsPalLayerSettings,
     QgsPointXY,
     QgsProject,
     QgsRectangle,
     QgsRuleBasedRenderer,
     QgsSingleSymbolRenderer,
+    QgsTextBackgroundSettings,
     QgsTextFormat,
     QgsVectorLayer,
     QgsVectorLayerSimpleLabeling,
@@ -62,8 +65,9 @@ from qgis.core import (  # noqa: E402  (the environment above must be set before
     QgsVectorTileLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QByteArray, QPoint, QSize, Qt  # noqa: E402
+from qgis.PyQt.QtCore import QByteArray, QPoint, QSize, QSizeF, Qt  # noqa: E402
 from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter  # noqa: E402
+from qgis.PyQt.QtNetwork import QNetworkRequest  # noqa: E402
 
 WEB_MERCATOR = QgsCoordinateReferenceSystem("EPSG:3857")
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
@@ -89,7 +93,29 @@ class MessageLog:
         return self.messages[mark:]
 
 
+class RequestLog:
+    """Every HTTP exchange QGIS has (from any thread: the main manager re-emits them), as ``(status, url)``."""
+
+    def __init__(self) -> None:
+        self.replies: list[tuple[int, str]] = []
+
+    def connect(self) -> None:
+        QgsNetworkAccessManager.instance().finished.connect(self.receive)
+
+    def receive(self, reply: QgsNetworkReplyContent) -> None:
+        status = reply.attribute(QNetworkRequest.HttpStatusCodeAttribute)
+        self.replies.append((int(status) if status is not None else 0, reply.request().url().toString()))
+
+    def summary(self) -> dict[str, Any]:
+        statuses: dict[str, int] = {}
+        for status, _ in self.replies:
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+        failed = [f"{status} {url}" for status, url in self.replies if not 200 <= status < 400]
+        return {"count": len(self.replies), "statuses": statuses, "failed": failed, "all": self.replies}
+
+
 LOG = MessageLog()
+REQUESTS = RequestLog()
 
 
 def emit(event: str, **data: Any) -> None:
@@ -101,6 +127,7 @@ def start_qgis(profile_dir: str) -> QgsApplication:
     app = QgsApplication([], False, profile_dir)
     app.initQgis()
     LOG.connect()
+    REQUESTS.connect()
     return app
 
 
@@ -152,9 +179,18 @@ def label_settings(expression: str) -> QgsPalLayerSettings:
     buffer.setSize(1.2)
     buffer.setColor(QColor("#ffffff"))
     text.setBuffer(buffer)
+    background = text.background()
+    background.setEnabled(True)
+    background.setType(QgsTextBackgroundSettings.ShapeRectangle)
+    background.setSizeType(QgsTextBackgroundSettings.SizeBuffer)
+    background.setSize(QSizeF(0.8, 0.4))
+    background.setFillColor(QColor(255, 255, 255, 235))
+    background.setStrokeColor(QColor("#94a3b8"))
+    background.setStrokeWidth(0.2)
+    text.setBackground(background)
     settings.setFormat(text)
     settings.placement = QgsPalLayerSettings.AroundPoint
-    settings.dist = 2.5
+    settings.dist = 4.0
     return settings
 
 
@@ -321,7 +357,7 @@ def install_bearer_token(server: str, token: str) -> str:
     header = QByteArray(f"Bearer {token}".encode())
 
     def add_header(request: Any) -> None:
-        if request.url().toString().startswith(server):
+        if request.url().toString().startswith(server + "/"):
             request.setRawHeader(QByteArray(b"Authorization"), header)
 
     return QgsNetworkAccessManager.setRequestPreprocessor(add_header)
@@ -396,6 +432,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
         for name, layer in (("street_lights", lights), ("road_edges", roads))
     }
     # (QgsVectorLayer.error() of this invalid OAPIF layer crashes QGIS 3.22: its message log says why instead.)
+    QgsApplication.processEvents()  # the log's signal is queued
     oapif["buildings_anonymous"] = {"valid": anonymous.isValid(), "log": LOG.since(mark)}
     install_bearer_token(server, args["token"])
     buildings = oapif_layer(server, "buildings", "Bâtiments (OGC API)")
@@ -514,6 +551,9 @@ def main() -> int:
     try:
         result = run(args)
         result["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+        QgsApplication.processEvents()  # deliver the last queued `finished` signals
+        result["http"] = REQUESTS.summary()
+        result["qgis_log"] = LOG.messages[-100:]
         emit("done", **result)
     except Exception as exc:  # report it on the channel the caller reads, then fail
         emit("error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())

@@ -93,6 +93,7 @@ def _feature(world: World) -> str:
 
 
 PUBLIC_COLLECTION = "street_lights"
+WALK_RASTER = "walk_raster"  # raster tiles: a name no test registers
 
 # (METHOD, path as in the OpenAPI document) → its inputs. Extend it with every new route.
 INPUTS: dict[tuple[str, str], Call] = {
@@ -127,6 +128,40 @@ INPUTS: dict[tuple[str, str], Call] = {
     ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): Call(
         path={"collection_id": PUBLIC_COLLECTION, "feature_id": _feature}
     ),
+    # raster tiles (tiles/raster_routes.py): the walk's server has no raster file, so every named raster
+    # answers 404 to every role (the listing answers 200); tests/tiles/test_raster.py serves real ones.
+    ("GET", "/raster/rasters"): Call(),
+    ("GET", "/raster/{raster}/info"): Call(path={"raster": WALK_RASTER}),
+    ("GET", "/raster/{raster}/info.geojson"): Call(path={"raster": WALK_RASTER}),
+    ("GET", "/raster/{raster}/statistics"): Call(path={"raster": WALK_RASTER}),
+    ("GET", "/raster/{raster}/{tileMatrixSetId}/tilejson.json"): Call(
+        path={"raster": WALK_RASTER, "tileMatrixSetId": "WebMercatorQuad"}
+    ),
+    ("GET", "/raster/{raster}/tiles/{tileMatrixSetId}/{z}/{x}/{y}"): Call(
+        path={"raster": WALK_RASTER, "tileMatrixSetId": "WebMercatorQuad", "z": 15, "x": 16846, "y": 11391}
+    ),
+    ("GET", "/raster/{raster}/tiles/{tileMatrixSetId}/{z}/{x}/{y}.{format}"): Call(
+        path={
+            "raster": WALK_RASTER,
+            "tileMatrixSetId": "WebMercatorQuad",
+            "z": 15,
+            "x": 16846,
+            "y": 11391,
+            "format": "png",
+        }
+    ),
+    ("GET", "/raster/{raster}/point/{lon},{lat}"): Call(
+        path={"raster": WALK_RASTER, "lon": 7.75, "lat": 48.58}
+    ),
+    # style, glyphs and sprites (tiles/style_routes.py)
+    ("GET", "/tiles/style.json"): Call(query={"lang": "fr"}),
+    ("GET", "/tiles/glyphs/{fontstack}/{glyph_range}.pbf"): Call(
+        path={"fontstack": "DejaVu Sans Book", "glyph_range": "0-255"}
+    ),
+    ("GET", "/tiles/sprites/sprite.json"): Call(),
+    ("GET", "/tiles/sprites/sprite.png"): Call(),
+    ("GET", "/tiles/sprites/sprite@2x.json"): Call(),
+    ("GET", "/tiles/sprites/sprite@2x.png"): Call(),
     # vector tiles (tiles/routes.py, tiles/ogc_tiles.py)
     ("GET", "/tiles/tilejson.json"): Call(),
     ("GET", "/tiles/{layer}/tilejson.json"): Call(path={"layer": PUBLIC_COLLECTION}),

@@ -224,3 +224,17 @@ def test_a_disk_cache_without_marker_is_wiped(monaco_url: str, tmp_path: Path) -
     with serve_app(app):
         wait_until(lambda: app.state.bus.connected.is_set(), timeout_s=10)
         assert not stale.exists()
+
+
+def test_an_import_reaches_the_tiles_of_its_area(client: httpx.Client, monaco_url: str) -> None:
+    from tests.layers.ogc_fixtures import X0, Y0, load_territory
+
+    load_territory(monaco_url)
+    path = f"/tiles/street_lights/{tile_of(X0 + 0.0005, Y0 + 0.0005, 16)}.pbf"
+    before = features_by_id(client.get(path).content, "street_lights")
+    assert before, "the fixture territory has lamps in that tile"
+    load_territory(monaco_url)  # replaces the territory: new rows, new ids
+    wait_until(
+        lambda: set(features_by_id(client.get(path).content, "street_lights")).isdisjoint(before),
+        timeout_s=1.0,
+    )

@@ -28,8 +28,8 @@ from fastapi.routing import iter_route_contexts
 from PIL import Image
 from pyproj import Transformer
 from rasterio.transform import from_origin
-from rio_tiler.colormap import cmap
 from rio_cogeo.cogeo import cog_validate
+from rio_tiler.colormap import cmap
 
 from tests.common import database_fingerprint
 from tests.layers.ogc_fixtures import TEST_SECURITY, signed_in
@@ -462,6 +462,11 @@ BAD_REQUESTS = [
     ("percentile-500", "/raster/mnt_test/statistics?p=500", 400, "percentiles"),
     ("point-outside", "/raster/mnt_test/point/2.35,48.85", 404, "bounds"),
     ("point-not-number", "/raster/mnt_test/point/abc,def", 400, None),
+    ("point-huge-latitude", "/raster/mnt_test/point/0.0,-2.7e282", 400, "longitude,latitude"),
+    ("point-huge-projected", "/raster/mnt_test/point/1e300,0?coord_crs=EPSG:2154", 400, "out of range"),
+    ("padding-not-offered", "/raster/mnt_test/tiles/WebMercatorQuad/0/0/0.png?padding=1", 200, None),
+    ("maxzoom-huge", "/raster/mnt_test/WebMercatorQuad/tilejson.json?maxzoom=30085", 400, "maxzoom"),
+    ("tileset-page-dropped", "/raster/mnt_test/tiles/WebMercatorQuad?f=html", 404, None),
 ]
 
 
