@@ -97,3 +97,103 @@ def report(name: str, ours: list[float], peer: list[float], peer_name: str) -> s
     )
     print(line, flush=True)
     return line
+
+
+def server_rss_mb(base_url: str) -> float | None:
+    """Resident memory (MiB) of the uvicorn child started by :func:`server` for ``base_url``, if found."""
+    port = base_url.rsplit(":", 1)[-1]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"uvicorn" not in args or b"--port" not in args:
+                continue
+            if args[args.index(b"--port") + 1].decode() != port:
+                continue
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+        except (OSError, IndexError, ValueError):
+            continue
+    return None
+
+
+_WRK_SCRIPT = """
+local paths = {%(paths)s}
+local headers = {%(headers)s}
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("offset", counter * 7919)
+end
+function init(args)
+  i = offset %% #paths
+end
+function request()
+  i = i + 1
+  if i > #paths then i = 1 end
+  return wrk.format("GET", paths[i], headers)
+end
+"""
+
+
+def _lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _wrk_ms(value: str) -> float:
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+    for unit in ("us", "ms", "s", "m"):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * units[unit]
+    return float(value)
+
+
+def run_wrk(
+    base_url: str,
+    paths: list[str],
+    *,
+    headers: dict[str, str] | None = None,
+    threads: int = 2,
+    connections: int = 32,
+    duration_s: int = 10,
+) -> dict[str, float]:
+    """Load ``base_url`` with wrk, cycling through ``paths`` (a Lua script written to a temp file).
+
+    Returns requests/s, latency p50/p99 (ms), and the counts of non-2xx/3xx answers and socket errors.
+    """
+    import re
+    import tempfile
+
+    script = _WRK_SCRIPT % {
+        "paths": ", ".join(_lua_string(p) for p in paths),
+        "headers": ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in (headers or {}).items()),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as handle:
+        handle.write(script)
+        handle.flush()
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{duration_s}s",
+                "--latency",
+                "-s",
+                handle.name,
+                base_url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for q in ("50", "99"):
+        match = re.search(rf"^\s+{q}%\s+(\S+)", out, re.MULTILINE)
+        result[f"p{q}_ms"] = _wrk_ms(match.group(1)) if match else float("nan")
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    result["non_2xx"] = float(bad.group(1)) if bad else 0.0
+    errors = re.search(r"Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+)", out)
+    result["socket_errors"] = float(sum(int(g) for g in errors.groups())) if errors else 0.0
+    return result
