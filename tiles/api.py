@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from layers.ogc.extensions import register_extension
 from tiles.events import TileEventHub
 from tiles.freshness import CHANNEL, Freshness
+from tiles.ogc_tiles import tiles_extension
 from tiles.service import TileService, build_cache
 from twin.bus import EventBus
 
@@ -46,6 +48,7 @@ async def tiles_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
         on_disconnect=freshness.on_disconnect,
     )
     app.state.tiles = service
+    register_extension(app, tiles_extension())
     try:
         yield
     finally:

@@ -13,7 +13,8 @@ import morecantile
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from layers.catalog import role_of_request
+from layers.catalog import Layer, role_of_request
+from layers.ogc.extensions import OgcExtension
 from layers.ogc.links import JSON, language, link, ogc_url
 from tiles.coords import checked_tile, tile_ranges
 from tiles.routes import (
@@ -288,3 +289,93 @@ def _check_format(f: str | None) -> None:
 
 async def _bounds(request: Request) -> list[float]:
     return await territory_bounds(service_of(request))
+
+
+# -- the /ogc landing page, conformance, collection links and OpenAPI paths -------------------------------
+
+
+def _path_param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
+
+
+_TMS_PARAM = _path_param("tileMatrixSetId", "grille de tuilage", {"type": "string", "enum": [TMS_ID]})
+_TILE_PARAMS = [
+    _TMS_PARAM,
+    _path_param("tileMatrix", "niveau de zoom", {"type": "string", "pattern": "^[0-9]{1,2}$"}),
+    _path_param("tileRow", "ligne (y, vers le sud)", {"type": "integer", "minimum": 0}),
+    _path_param("tileCol", "colonne (x, vers l'est)", {"type": "integer", "minimum": 0}),
+]
+_PROBLEM = {"application/problem+json": {"schema": {"type": "object"}}}
+
+
+def _operation(
+    operation_id: str, summary: str, media_type: str, params: list[dict[str, Any]]
+) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": summary, "content": {media_type: {"schema": {"type": "object"}}}}
+    if media_type == MVT:
+        ok["content"] = {MVT: {"schema": {"type": "string", "format": "binary"}}}
+    responses: dict[str, Any] = {
+        "200": ok,
+        "400": {"description": "Paramètre invalide (le détail dit lequel).", "content": _PROBLEM},
+        "404": {"description": "Ressource inexistante ou non visible.", "content": _PROBLEM},
+    }
+    if media_type == MVT:
+        responses["204"] = {"description": "Tuile vide."}
+        responses["304"] = {"description": "La copie du client (If-None-Match) est à jour."}
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "tags": ["OGC API Tiles"],
+            "parameters": params,
+            "responses": responses,
+        }
+    }
+
+
+def _openapi_paths(layers: list[Layer]) -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/tileMatrixSets": _operation("getTileMatrixSetsList", "Grilles de tuilage", JSON, []),
+        "/tileMatrixSets/{tileMatrixSetId}": _operation(
+            "getTileMatrixSet", "Définition d'une grille", JSON, [_TMS_PARAM]
+        ),
+        "/tiles": _operation("getDatasetTileSetsList", "Jeux de tuiles du jeu de données", JSON, []),
+        "/tiles/{tileMatrixSetId}": _operation(
+            "getDatasetTileSet", "Jeu de tuiles du jeu de données", JSON, [_TMS_PARAM]
+        ),
+        "/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}": _operation(
+            "getDatasetTile", "Tuile combinée", MVT, _TILE_PARAMS
+        ),
+    }
+    for layer in layers:
+        base = f"/collections/{layer.name}/tiles"
+        paths[base] = _operation(f"getTileSetsList.{layer.name}", f"Jeux de tuiles de {layer.name}", JSON, [])
+        paths[f"{base}/{{tileMatrixSetId}}"] = _operation(
+            f"getTileSet.{layer.name}", f"Jeu de tuiles de {layer.name}", JSON, [_TMS_PARAM]
+        )
+        paths[f"{base}/{{tileMatrixSetId}}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"] = _operation(
+            f"getTile.{layer.name}", f"Tuile de {layer.name}", MVT, _TILE_PARAMS
+        )
+    return paths
+
+
+def _landing_links(request: Request, public_url: str | None) -> list[dict[str, Any]]:
+    return [
+        link(ogc_url(request, public_url, "/tileMatrixSets"), REL_TMS, JSON, "Grilles de tuilage"),
+        link(ogc_url(request, public_url, "/tiles"), REL_TILESETS_VECTOR, JSON, "Tuiles vectorielles"),
+    ]
+
+
+def _collection_links(request: Request, public_url: str | None, layer: Layer) -> list[dict[str, Any]]:
+    href = ogc_url(request, public_url, f"/collections/{layer.name}/tiles")
+    return [link(href, REL_TILESETS_VECTOR, JSON, "Tuiles vectorielles")]
+
+
+def tiles_extension() -> OgcExtension:
+    """OGC API Tiles as seen from the ``/ogc`` landing page, conformance and OpenAPI document."""
+    return OgcExtension(
+        conformance=tuple(CONFORMANCE),
+        landing_links=_landing_links,
+        collection_links=_collection_links,
+        openapi_paths=_openapi_paths,
+    )

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from layers.catalog import Layer, find_layer, load_catalog, role_of_request, visible_layers
 from layers.ogc import _validate
 from layers.ogc.cql2 import CONFORMANCE as FILTER_CONFORMANCE
+from layers.ogc.extensions import extensions_of
 from layers.ogc.features import ExtentCache, fetch_feature, fetch_page
 from layers.ogc.links import (
     GEOJSON,
@@ -138,6 +139,11 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
                 link(href, "self", JSON, layer.title(lang)),
                 link(f"{href}/items", "items", GEOJSON, layer.title(lang)),
                 link(f"{href}/queryables", REL_QUERYABLES, SCHEMA_JSON, "Propriétés"),
+                *(
+                    extra
+                    for ext in extensions_of(request.app)
+                    for extra in ext.collection_links(request, public_url, layer)
+                ),
             ],
             "itemType": "feature",
             "crs": [CRS84],
@@ -181,6 +187,11 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
                         "Classes de conformité",
                     ),
                     link(ogc_url(request, public_url, "/collections"), "data", JSON, "Collections"),
+                    *(
+                        extra
+                        for ext in extensions_of(request.app)
+                        for extra in ext.landing_links(request, public_url)
+                    ),
                 ],
             }
         )
@@ -188,20 +199,24 @@ def ogc_features_router(*, extent_ttl_s: float = 60.0) -> APIRouter:
     @router.get("/conformance", summary="Classes de conformité")
     async def conformance(request: Request, f: FormatParam = None) -> Response:
         _check_plain_query(request)
-        return _json({"conformsTo": CONFORMANCE})
+        extra = [c for ext in extensions_of(request.app) for c in ext.conformance]
+        return _json({"conformsTo": [*CONFORMANCE, *extra]})
 
     @router.get("/api", summary="Définition OpenAPI 3.0 de l'API OGC")
     async def api_definition(
         conn: Connection, request: Request, settings: AppSettings, f: FormatParam = None
     ) -> Response:
         _check_plain_query(request)
+        layers = await visible(conn, request)
         document = openapi_document(
-            await visible(conn, request),
+            layers,
             server_url=ogc_url(request, settings.server.public_url),
             version=__version__,
             default_limit=settings.server.items_default_limit,
             max_limit=settings.server.items_max_limit,
         )
+        for ext in extensions_of(request.app):
+            document["paths"].update(ext.openapi_paths(layers))
         return _json(document, OPENAPI_30)
 
     @router.get("/collections", summary="Collections (couches)")

@@ -174,3 +174,19 @@ def test_ogc_tilesets_and_tiles_match_the_xyz_tiles(anonymous: httpx.Client, bas
     dataset = anonymous.get(f"/ogc/tiles/WebMercatorQuad/16/{T16.y}/{T16.x}")
     assert dataset.content == anonymous.get(f"/tiles/{T16}.pbf").content
     assert anonymous.get("/ogc/collections/buildings/tiles").status_code == 404
+
+
+def test_ogc_landing_conformance_and_collections_announce_the_tiles(anonymous: httpx.Client) -> None:
+    landing = {link["rel"]: link["href"] for link in anonymous.get("/ogc").json()["links"]}
+    assert landing["http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"].endswith("/ogc/tiles")
+    assert landing["http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"].endswith("/ogc/tileMatrixSets")
+    conforms = anonymous.get("/ogc/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt" in conforms
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conforms
+    collection = anonymous.get("/ogc/collections/road_edges").json()
+    tilesets = [link for link in collection["links"] if link["rel"].endswith("tilesets-vector")]
+    assert tilesets and tilesets[0]["href"].endswith("/ogc/collections/road_edges/tiles")
+    paths = anonymous.get("/ogc/api").json()["paths"]
+    assert "/collections/road_edges/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}" in paths
+    assert "/collections/buildings/tiles" not in paths, "a hidden layer's tiles are not documented"
+    assert paths["/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"]["get"]["responses"]["204"]
