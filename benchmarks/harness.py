@@ -30,8 +30,13 @@ def throwaway_database() -> Iterator[str]:
 
 
 @contextmanager
-def server(args: list[str], env: dict[str, str], health_path: str) -> Iterator[str]:
-    """Run an ASGI server in a subprocess on a free port; yield its base URL once it answers."""
+def server(
+    args: list[str], env: dict[str, str], health_path: str, *, stop_timeout_s: float = 10.0
+) -> Iterator[str]:
+    """Run an ASGI server in a subprocess on a free port; yield its base URL once it answers.
+
+    ``stop_timeout_s``: how long uvicorn may take to finish its open connections after SIGTERM.
+    """
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -68,7 +73,7 @@ def server(args: list[str], env: dict[str, str], health_path: str) -> Iterator[s
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=stop_timeout_s)
 
 
 def time_calls(call: Callable[[], object], *, repeat: int, warmup: int = 5) -> list[float]:
@@ -121,7 +126,9 @@ def server_rss_mb(base_url: str) -> float | None:
 
 _WRK_SCRIPT = """
 local paths = {%(paths)s}
+local signed = {%(signed)s}
 local headers = {%(headers)s}
+local none = {}
 local counter = 0
 function setup(thread)
   counter = counter + 1
@@ -133,7 +140,10 @@ end
 function request()
   i = i + 1
   if i > #paths then i = 1 end
-  return wrk.format("GET", paths[i], headers)
+  if signed[i] then
+    return wrk.format("GET", paths[i], headers)
+  end
+  return wrk.format("GET", paths[i], none)
 end
 """
 
@@ -155,11 +165,14 @@ def run_wrk(
     paths: list[str],
     *,
     headers: dict[str, str] | None = None,
+    signed: list[bool] | None = None,
     threads: int = 2,
     connections: int = 32,
     duration_s: int = 10,
 ) -> dict[str, float]:
     """Load ``base_url`` with wrk, cycling through ``paths`` (a Lua script written to a temp file).
+
+    ``headers`` go with every request, or only with the paths whose ``signed`` flag is true.
 
     Returns requests/s, latency p50/p99 (ms), and the counts of non-2xx/3xx answers and socket errors.
     """
@@ -168,6 +181,7 @@ def run_wrk(
 
     script = _WRK_SCRIPT % {
         "paths": ", ".join(_lua_string(p) for p in paths),
+        "signed": ", ".join("true" if flag else "false" for flag in (signed or [True] * len(paths))),
         "headers": ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in (headers or {}).items()),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as handle:
@@ -188,7 +202,10 @@ def run_wrk(
             capture_output=True,
             text=True,
         ).stdout
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rps is None:
+        raise RuntimeError(f"wrk printed no Requests/sec:\n{out}")
+    result = {"rps": float(rps.group(1))}
     for q in ("50", "99"):
         match = re.search(rf"^\s+{q}%\s+(\S+)", out, re.MULTILINE)
         result[f"p{q}_ms"] = _wrk_ms(match.group(1)) if match else float("nan")

@@ -89,14 +89,24 @@ def tile_events_router() -> APIRouter:
             await websocket.send_bytes(orjson.dumps({"type": "hello", "role": role, "layers": layers}))
             receiver = asyncio.create_task(_drain_client(websocket))
             try:
-                while not receiver.done():
+                while True:
                     if sub.overflowed:
                         await websocket.send_bytes(orjson.dumps({"type": "resync"}))
                         _empty(sub.queue)
                         sub.overflowed = False
-                    try:
-                        event = await asyncio.wait_for(sub.queue.get(), timeout=PING_EVERY_S)
-                    except TimeoutError:
+                    # Wait for an event or for the client to leave, whichever comes first: a closed map
+                    # must not hold its subscription (and the server's shutdown) until the next ping.
+                    getter = asyncio.create_task(sub.queue.get())
+                    done, _ = await asyncio.wait(
+                        {getter, receiver}, timeout=PING_EVERY_S, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if receiver in done:
+                        getter.cancel()
+                        return
+                    if getter in done:
+                        event = getter.result()
+                    else:
+                        getter.cancel()
                         event = {"type": "ping"}
                     await websocket.send_bytes(orjson.dumps(event))
             finally:

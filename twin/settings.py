@@ -58,6 +58,12 @@ class SecuritySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HYPERVISEUR_", extra="ignore")
 
     session_ttl_s: int = Field(default=8 * 3600, ge=60, description="lifetime of a sign-in session")
+    principal_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long a process keeps a session's principal in memory (0: look it up every request);"
+        " any revocation, expiry or role change clears it at once",
+    )
     lockout_free_failures: int = Field(default=3, ge=1, description="failed sign-ins before back-off starts")
     lockout_hard_failures: int = Field(default=10, ge=2, description="failed sign-ins that lock for an hour")
     data_keys: str | None = Field(

@@ -162,3 +162,21 @@ def test_a_gis_layer_gets_its_tile_function_with_its_catalog_row(database_url: s
         assert conn.execute(exists).fetchone()[0] is not None
         conn.execute("DELETE FROM twin.layer_catalog WHERE name = 'bornes_test_tiles'")
         assert conn.execute(exists).fetchone()[0] is None
+
+
+def test_street_lights_are_a_stable_sample_below_z16(monaco_url: str) -> None:
+    with psycopg.connect(monaco_url) as conn:
+        ids = {}
+        for z in (13, 14, 15, 16):
+            t = tile_of(*MONACO_CENTRE, z)
+            features = (
+                decode(_tile(conn, "street_lights", t.z, t.x, t.y))
+                .get("street_lights", {})
+                .get("features", [])
+            )
+            ids[z] = {f["id"] for f in features}
+    assert ids[16], "lamps around the centre"
+    for z in (13, 14, 15):
+        assert all(i % (1 << (16 - z)) == 0 for i in ids[z]), z
+    # A lamp drawn at one zoom is drawn at every higher zoom (within the smaller tile it falls in).
+    assert {i for i in ids[16] if i % 8 == 0} <= ids[13]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -10,8 +11,9 @@ from starlette.requests import HTTPConnection
 
 from twin.errors import Forbidden, Unauthorized
 from twin.security.permissions import Group, may_use
+from twin.security.principal_cache import PrincipalCache
 from twin.security.roles import ANONYMOUS, Principal
-from twin.security.sessions import COOKIE_NAME, principal_from_token
+from twin.security.sessions import COOKIE_NAME, principal_from_token, token_digest
 
 
 def token_of(request: HTTPConnection) -> tuple[str | None, str]:
@@ -37,13 +39,22 @@ async def resolve_principal(request: HTTPConnection) -> Principal:
     token, origin = token_of(request)
     principal = ANONYMOUS
     if token:
-        async with request.app.state.pool.connection() as conn:
-            try:
-                principal = await principal_from_token(conn, token)
-            except Unauthorized as exc:
-                if origin == "bearer":
-                    raise
-                request.state.session_problem = str(exc)
+        cache: PrincipalCache | None = getattr(request.app.state, "principals", None)
+        digest = token_digest(token)
+        hit = cache.get(digest) if cache is not None else None
+        if hit is not None:
+            principal = hit
+        else:
+            async with request.app.state.pool.connection() as conn:
+                try:
+                    principal = await principal_from_token(conn, token)
+                except Unauthorized as exc:
+                    if origin == "bearer":
+                        raise
+                    request.state.session_problem = str(exc)
+            if cache is not None and principal.expires_at is not None:
+                left_s = (principal.expires_at - datetime.now(UTC)).total_seconds()
+                cache.put(digest, principal, session_left_s=left_s)
     request.state.principal = principal
     return principal
 

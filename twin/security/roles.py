@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -50,6 +51,7 @@ class Principal:
     session_id: int | None = None
     scope: str = "full"  # 'enroll_totp': may only enrol a second factor, see its own account, sign out
     method: str = "anonymous"  # 'password', 'oidc'
+    expires_at: datetime | None = None  # end of the session
 
     @property
     def is_authenticated(self) -> bool:

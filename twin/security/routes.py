@@ -118,6 +118,7 @@ def auth_router() -> APIRouter:
     async def sign_out(request: Request, principal: SessionPrincipal) -> Response:
         async with request.app.state.pool.connection() as conn:
             await revoke_session(conn, principal.session_id or 0)
+        _forget_principals(request)
         response = Response(status_code=204)
         response.delete_cookie(COOKIE_NAME, path="/")
         return response
@@ -143,6 +144,7 @@ def auth_router() -> APIRouter:
                 conn.commit()
 
         await run_in_threadpool(work)
+        _forget_principals(request)
         return Response(status_code=204)
 
     @router.post("/totp/setup", summary="Enrôler un second facteur (TOTP)")
@@ -171,6 +173,7 @@ def auth_router() -> APIRouter:
                 conn.commit()
 
         await run_in_threadpool(work)
+        _forget_principals(request)
         return Response(status_code=204)
 
     return router
@@ -218,7 +221,9 @@ def accounts_router() -> APIRouter:
                 conn.commit()
                 return account.public()
 
-        return await run_in_threadpool(work)
+        out = await run_in_threadpool(work)
+        _forget_principals(request)
+        return out
 
     @router.post("/{username}/reset-password", summary="Réinitialiser un mot de passe")
     async def reset(username: str, request: Request) -> dict[str, str]:
@@ -228,6 +233,15 @@ def accounts_router() -> APIRouter:
                 conn.commit()
                 return password
 
-        return {"password": await run_in_threadpool(work)}
+        password = await run_in_threadpool(work)
+        _forget_principals(request)
+        return {"password": password}
 
     return router
+
+
+def _forget_principals(request: Request) -> None:
+    """This process forgets cached principals at once (other processes hear ``auth_changed`` a moment later)."""
+    cache = getattr(request.app.state, "principals", None)
+    if cache is not None:
+        cache.clear()

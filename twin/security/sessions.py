@@ -17,7 +17,8 @@ TOKEN_PREFIX = "hv_"
 COOKIE_NAME = "hv_session"
 
 
-def _digest(token: str) -> bytes:
+def token_digest(token: str) -> bytes:
+    """SHA-256 of a session token: what the database stores and the principal cache is keyed by."""
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -37,7 +38,7 @@ def create_session(
     conn.execute(
         "INSERT INTO auth.sessions (account_id, token_sha256, scope, method, expires_at, client_addr, user_agent)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (account_id, _digest(token), scope, method, expires_at, client_addr, (user_agent or "")[:300]),
+        (account_id, token_digest(token), scope, method, expires_at, client_addr, (user_agent or "")[:300]),
     )
     return token, expires_at
 
@@ -48,7 +49,7 @@ async def principal_from_token(conn: AsyncConnection[Any], token: str) -> Princi
         "SELECT s.id, s.scope, s.method, s.expires_at, s.revoked_at, a.id AS account_id, a.username, a.role,"
         " a.disabled FROM auth.sessions s JOIN auth.accounts a ON a.id = s.account_id"
         " WHERE s.token_sha256 = %s",
-        (_digest(token),),
+        (token_digest(token),),
     )
     row = await cur.fetchone()
     if row is None:
@@ -69,6 +70,7 @@ async def principal_from_token(conn: AsyncConnection[Any], token: str) -> Princi
         session_id=int(values["id"]),
         scope=values["scope"],
         method=values["method"],
+        expires_at=values["expires_at"],
     )
 
 

@@ -135,7 +135,10 @@ SELECT tiles.define_tile_function('buildings', 'buildings', 13,
     $$z >= 16 OR t.area_m2 >= tiles.building_min_area_m2(z)$$,
     true);
 SELECT tiles.define_tile_function('critical_sites', 'critical_sites', 10, 't.id, t.name, t.kind');
-SELECT tiles.define_tile_function('street_lights', 'street_lights', 13, 't.id, t.lamp_type, t.power_w');
+-- A city has tens of thousands of lamps: below z16 a stable sample (by id, so a lamp shown at z13 stays at
+-- every higher zoom) keeps tiles light; every lamp from z16, where the console draws them.
+SELECT tiles.define_tile_function('street_lights', 'street_lights', 13, 't.id, t.lamp_type, t.power_w',
+    $$z >= 16 OR t.id % (1 << (16 - z)) = 0$$);
 SELECT tiles.define_tile_function('water_pipes', 'water_pipes', 12,
     $$t.id, t.name, t.diameter_m,
       CASE WHEN z >= 15 THEN t.start_node END AS start_node,
