@@ -11,6 +11,7 @@ from layers.ogc.extensions import register_extension
 from tiles.events import TileEventHub
 from tiles.freshness import CHANNEL, Freshness
 from tiles.ogc_tiles import tiles_extension
+from tiles.render_connections import RenderConnections
 from tiles.service import TileService, build_cache
 from twin.bus import EventBus
 
@@ -33,8 +34,12 @@ async def tiles_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
     disk_dir = None
     if settings.tiles.disk_cache:
         disk_dir = settings.tiles.disk_dir or settings.database.var_dir / "tiles"
+    renderers = RenderConnections(app.state.database_url, size=settings.tiles.render_connections)
     service = TileService(
-        app.state.pool, build_cache(memory_mb=settings.tiles.memory_mb, disk_dir=disk_dir), TileEventHub()
+        app.state.pool,
+        build_cache(memory_mb=settings.tiles.memory_mb, disk_dir=disk_dir),
+        TileEventHub(),
+        renderers,
     )
     freshness = Freshness(
         service,
@@ -53,3 +58,4 @@ async def tiles_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
         yield
     finally:
         await freshness.on_shutdown()
+        await renderers.close()

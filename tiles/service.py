@@ -11,12 +11,14 @@ import logging
 from typing import Any
 
 import orjson
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from layers.catalog import visible_to
 from tiles.cache import BBox, CachedTile, DiskTiles, MemoryTiles, TileCache, TileKey
 from tiles.coords import Tile
 from tiles.events import TileEventHub
+from tiles.render_connections import RenderConnections
 from tiles.sources import TileSource, load_sources
 from twin.errors import NotFound
 
@@ -28,8 +30,15 @@ EMPTY = CachedTile.of(b"")
 class TileService:
     """Serve tiles of the catalog's layers from the cache, rendering and storing misses."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], cache: TileCache, hub: TileEventHub) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        cache: TileCache,
+        hub: TileEventHub,
+        renderers: RenderConnections | None = None,
+    ) -> None:
         self.pool = pool
+        self.renderers = renderers
         self.cache = cache
         self.hub = hub
         self._sources: dict[str, TileSource] | None = None
@@ -81,9 +90,19 @@ class TileService:
             return hit
         generation = self.cache.generation(source.name)
         params = "{}" if territory_id is None else orjson.dumps({"territory_id": str(territory_id)}).decode()
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(source.function_call(), (tile.z, tile.x, tile.y, params), binary=True)
-            row = await cur.fetchone()
+        connections = self.renderers or self.pool
+        for attempt in (1, 2):
+            try:
+                async with connections.connection() as conn:
+                    cur = await conn.execute(
+                        source.function_call(), (tile.z, tile.x, tile.y, params), binary=True
+                    )
+                    row = await cur.fetchone()
+                break
+            except psycopg.OperationalError:
+                # A connection closed under us (database restart, idle timeout): once more on a new one.
+                if attempt == 2:
+                    raise
         data = bytes(row[0]) if row and row[0] is not None else b""
         rendered = CachedTile.of(data)
         self.cache.put(key, rendered, generation=generation)

@@ -33,7 +33,7 @@ class TileSource:
     def name(self) -> str:
         return self.layer.name
 
-    def function_call(self) -> sql.Composable:
+    def function_call(self) -> sql.Composed:
         """``SELECT tiles.tile_<layer>(z, x, y, query_params)`` with the four values as placeholders."""
         return sql.SQL("SELECT tiles.{}(%s::integer, %s::integer, %s::integer, %s::json)").format(
             sql.Identifier(f"tile_{self.layer.name}")

@@ -104,6 +104,9 @@ class TileSettings(BaseSettings):
         default=16, ge=0, le=22, description="maxzoom announced in TileJSON: clients overzoom beyond it"
     )
     changes_kept_days: int = Field(default=7, ge=1, description="how long tiles.changes rows are kept")
+    render_connections: int = Field(
+        default=4, ge=1, le=64, description="database connections kept for rendering tiles, per process"
+    )
     replay_margin_s: float = Field(
         default=120.0,
         ge=0,

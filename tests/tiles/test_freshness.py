@@ -239,3 +239,15 @@ def test_an_import_reaches_the_tiles_of_its_area(client: httpx.Client, monaco_ur
         lambda: set(features_by_id(client.get(path).content, "street_lights")).isdisjoint(before),
         timeout_s=1.0,
     )
+
+
+def test_tiles_survive_their_connections_being_closed(client: httpx.Client, monaco_url: str) -> None:
+    path = f"/tiles/road_edges/{tile_of(7.4246, 43.7384, 15)}.pbf?territory_id=1"
+    assert client.get(path).status_code in (200, 204)
+    with psycopg.connect(monaco_url, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'hyperviseur-tiles'"
+        ).fetchone()[0]
+    assert killed >= 1
+    other = f"/tiles/road_edges/{tile_of(7.4246, 43.7384, 15)}.pbf?territory_id=2"  # not cached: rendered
+    assert client.get(other).status_code in (200, 204)
