@@ -3,22 +3,46 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bench lint lock bootstrap clean-db
+.PHONY: demo test bench bench-tiles lint lock bootstrap clean-db bench-dispatch bench-routing
 
 bootstrap:
 	@bash scripts/bootstrap.sh
 
+## Build the operator console (frontend/dist), unless it is newer than every source file
+FRONTEND_SOURCES := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/index.html \
+	frontend/vite.config.ts frontend/tsconfig.json frontend/package-lock.json
+frontend: bootstrap frontend/dist/index.html
+frontend/dist/index.html: $(FRONTEND_SOURCES)
+	npm --prefix frontend run build --silent
+	@touch $@
+
 ## Start the embedded database, import the default territory if empty, serve on http://127.0.0.1:8000
-demo: bootstrap
+demo: bootstrap frontend
 	$(BIN)/hyperviseur demo
 
 ## Run the whole test suite on a throwaway database
-test: bootstrap
+test: bootstrap frontend
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks side by side with peers
 bench: bootstrap
 	$(BIN)/python -m benchmarks
+
+## Vector tiles side by side with TiPG (uncached, cached throughput, edit-to-fresh-tile)
+bench-tiles: bootstrap
+	$(BIN)/python -m benchmarks.bench_tiles
+
+## Routing side by side with pgRouting (routes, isochrones, matrices, closure latency) on Monaco, Montpellier, a 1M-arc grid
+bench-routing: bootstrap
+	$(BIN)/python -m benchmarks.bench_routing
+
+## Crew dispatch: PyVRP, OR-Tools and VROOM on Solomon's 56 VRPTW instances at equal time budgets
+bench-dispatch: bootstrap
+	$(BIN)/python -m benchmarks.bench_dispatch
+
+## Console benchmark: first rendered map on Montpellier's street lights, frames per second in 3D
+bench-console: bootstrap frontend
+	$(BIN)/python -m benchmarks.bench_console
 
 lint: bootstrap
 	$(BIN)/ruff check .

@@ -126,3 +126,5 @@ class TerritoryData:
     boundary: BaseGeometry | None = None
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     report: ImportReport = field(default_factory=ImportReport)
+    # Rows of routing.turn_restrictions (OSM no_*/only_* relations: from way, via node, to way, tags).
+    turn_restrictions: list[dict[str, object]] = field(default_factory=list)

@@ -237,4 +237,26 @@ def _store_territory(conn: psycopg.Connection[Any], data: TerritoryData, *, repl
         if layer in ("road_nodes", "road_edges"):
             continue
         data.report.kept[layer] = store_layer(conn, tid, layer, frame)
+    if data.turn_restrictions:
+        data.report.kept["turn_restrictions"] = _store_turn_restrictions(conn, tid, data.turn_restrictions)
     return tid
+
+
+def _store_turn_restrictions(
+    conn: psycopg.Connection[Any], territory: int, rows: list[dict[str, Any]]
+) -> int:
+    columns = ["territory_id", "relation_id", "restriction", "from_way", "via_node", "to_way", "tags"]
+    values = (
+        (
+            territory,
+            r["relation_id"],
+            r["restriction"],
+            r["from_way"],
+            r["via_node"],
+            r["to_way"],
+            _clean(r["tags"]),
+        )
+        for r in rows
+    )
+    _copy(conn, sql.Identifier("routing", "turn_restrictions"), columns, values)
+    return len(rows)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from twin import __version__
 from twin.bus import EventBus
+from twin.console import mount_console
 from twin.db import database_url
 from twin.errors import HyperviseurError, TooManyRequests, Unauthorized
 from twin.health import health_router
@@ -24,6 +25,7 @@ from twin.security.deps import resolve_principal
 from twin.security.middleware import install_web_hardening
 from twin.security.oidc import oidc_router
 from twin.security.openapi import install_permission_annotations
+from twin.security.principal_cache import PrincipalCache
 from twin.security.routes import accounts_router, auth_router
 from twin.settings import Settings
 
@@ -109,6 +111,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         bus = EventBus(app.state.database_url)
         app.state.bus = bus
+        principals = PrincipalCache(ttl_s=settings.security.principal_cache_s)
+        app.state.principals = principals
+        bus.subscribe(
+            "auth_changed",
+            principals.on_change,
+            on_connect=principals.on_connect,
+            on_disconnect=principals.on_disconnect,
+        )
         async with AsyncExitStack() as stack:
             stack.push_async_callback(pool.close)
             for domain_lifespan in _domain_lifespans():
@@ -138,21 +148,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_web_hardening(app, settings)
     _include_domain_routers(app)
     install_permission_annotations(app)
+    mount_console(app)
     return app
 
 
 def _include_domain_routers(app: FastAPI) -> None:
     from layers.api import layers_routers
+    from routing.api import routing_routers
     from tiles.api import tiles_routers
     from tiles.raster_routes import install_raster_error_handlers
 
-    for router in [*layers_routers(), *tiles_routers()]:
+    for router in [*layers_routers(), *tiles_routers(), *routing_routers()]:
         app.include_router(router)
     install_raster_error_handlers(app)
 
 
 def _domain_lifespans() -> list[Callable[[FastAPI, EventBus], AbstractAsyncContextManager[None]]]:
     """Start-up/shutdown of the domain packages; each subscribes to the bus before it starts."""
+    from routing.api import routing_lifespan
     from tiles.api import tiles_lifespan
 
-    return [tiles_lifespan]
+    return [tiles_lifespan, routing_lifespan]

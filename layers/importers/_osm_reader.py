@@ -13,6 +13,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from layers.importers._osm_graph import WayPath, is_drivable
+from layers.importers._osm_restrictions import turn_restriction_from_relation
 from layers.importers._osm_tags import CRITICAL_KEYS, critical_kind
 
 # Relation types libosmium assembles into areas.
@@ -41,6 +42,8 @@ class OsmExtract:
     building_rejects: dict[str, str] = field(default_factory=dict)
     sites: dict[str, Feature] = field(default_factory=dict)
     lights: list[Feature] = field(default_factory=list)
+    turn_restrictions: list[dict[str, Any]] = field(default_factory=list)
+    restrictions_skipped: Counter[str] = field(default_factory=Counter)
     counts: Counter[str] = field(default_factory=Counter)
 
     def unassembled_buildings(self) -> dict[str, str]:
@@ -142,6 +145,14 @@ def _keep_drive_way(extract: OsmExtract, way: Any, tags: dict[str, str]) -> None
 
 def _on_relation(extract: OsmExtract, relation: Any) -> None:
     extract.counts["relations"] += 1
+    if relation.tags.get("type") == "restriction":
+        members = [(m.type, m.ref, m.role) for m in relation.members]
+        row = turn_restriction_from_relation(
+            relation.id, _tags(relation), members, extract.restrictions_skipped
+        )
+        if row is not None:
+            extract.turn_restrictions.append(row)
+        return
     if relation.tags.get("building", "no") == "no":
         return
     sid = f"relation/{relation.id}"

@@ -28,6 +28,7 @@ from layers.importers._osm_graph import (
     node_frame,
 )
 from layers.importers._osm_reader import Feature, OsmExtract, read_osm
+from layers.importers._osm_restrictions import restrictions_on_graph
 from layers.model import LAYER_COLUMNS, ImportReport, TerritoryData
 from twin.crs import metric_crs_for, require_projected, validate_epsg
 from twin.errors import ImportRejected, InvalidInput
@@ -174,8 +175,21 @@ def _assemble(
         f"{len(layers['street_lights']):,} street lights",
     )
     report.notes.extend(_notes(extract, stats, layers, epsg=epsg, why=why))
+    restrictions, dropped = restrictions_on_graph(extract.turn_restrictions, extract.way_tags, graph.nodes)
+    skipped = ", ".join(f"{n} {why}" for why, n in sorted(extract.restrictions_skipped.items()))
+    report.notes.append(
+        f"turn restrictions: {len(restrictions):,} kept (no_*/only_*, from way, via node, to way); "
+        f"{dropped:,} on ways or nodes outside the drivable graph"
+        + (f"; skipped: {skipped}" if skipped else "")
+    )
     return TerritoryData(
-        name=name, crs_epsg=epsg, source=source, boundary=_boundary(layers), layers=layers, report=report
+        name=name,
+        crs_epsg=epsg,
+        source=source,
+        boundary=_boundary(layers),
+        layers=layers,
+        report=report,
+        turn_restrictions=restrictions,
     )
 
 

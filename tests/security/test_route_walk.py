@@ -32,6 +32,7 @@ from tests.layers.ogc_fixtures import (
     running_server,
     signed_in,
 )
+from tests.routing.dispatch_fixtures import walk_crew, walk_crew_body, walk_job, walk_job_body
 from twin.security.passwords import generate_password
 from twin.security.permissions import Group, may_see_layer, may_use
 from twin.security.roles import ACCOUNT_ROLES, Role
@@ -169,6 +170,45 @@ INPUTS: dict[tuple[str, str], Call] = {
     ("GET", "/tiles/{layer}/{z}/{x}/{y}.{fmt}"): Call(
         path={"layer": PUBLIC_COLLECTION, "z": 14, "x": 8529, "y": 5975, "fmt": "pbf"}
     ),
+    # routing (routing/routes.py, routing/closure_routes.py): the fixture territory's four crossings near
+    # Strasbourg; closures are created for a minute on an area over Rue du Dôme, deletion names no closure.
+    ("GET", "/api/routing/route"): Call(
+        query={"territory": TERRITORY, "start": "7.7505,48.5800", "end": "7.7515,48.5820"}
+    ),
+    ("POST", "/api/routing/matrix"): Call(
+        body=lambda w, c: {"territory": TERRITORY, "origins": [[7.7505, 48.58], [7.7515, 48.582]]}
+    ),
+    ("GET", "/api/routing/isochrones"): Call(
+        query={"territory": TERRITORY, "start": "7.7505,48.5800", "budgets_s": "30,60"}
+    ),
+    ("GET", "/api/routing/closest"): Call(
+        query={
+            "territory": TERRITORY,
+            "point": "7.7505,48.5800",
+            "candidates": "7.7515,48.5820;7.7520,48.5810",
+        }
+    ),
+    ("GET", "/api/routing/closures"): Call(query={"territory": TERRITORY}),
+    ("POST", "/api/routing/closures"): Call(
+        body=lambda w, c: {
+            "territory": TERRITORY,
+            "reason": "route walk",
+            "duration_s": 60,
+            "area": {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [7.7509, 48.5799],
+                        [7.7511, 48.5799],
+                        [7.7511, 48.5801],
+                        [7.7509, 48.5801],
+                        [7.7509, 48.5799],
+                    ]
+                ],
+            },
+        }
+    ),
+    ("DELETE", "/api/routing/closures/{closure_id}"): Call(path={"closure_id": 999_999_999}),
     ("GET", "/ogc/tileMatrixSets"): Call(),
     ("GET", "/ogc/tileMatrixSets/{tms_id}"): Call(path={"tms_id": "WebMercatorQuad"}),
     ("GET", "/ogc/tiles"): Call(),
@@ -188,6 +228,40 @@ INPUTS: dict[tuple[str, str], Call] = {
             "tile_row": 5975,
             "tile_col": 8529,
         }
+    ),
+    # crew dispatch (routing/dispatch_routes.py)
+    ("GET", "/api/dispatch/crews"): Call(query={"territory": TERRITORY}),
+    ("POST", "/api/dispatch/crews"): Call(body=lambda w, c: walk_crew_body(w.territory_id)),
+    ("GET", "/api/dispatch/crews/{crew_id}"): Call(
+        path={"crew_id": lambda w: walk_crew(w.url, w.territory_id)}
+    ),
+    ("PATCH", "/api/dispatch/crews/{crew_id}"): Call(
+        path={"crew_id": lambda w: walk_crew(w.url, w.territory_id)}, body=lambda w, c: {"capacity": 3}
+    ),
+    ("DELETE", "/api/dispatch/crews/{crew_id}"): Call(
+        path={"crew_id": lambda w: walk_crew(w.url, w.territory_id)}
+    ),
+    ("GET", "/api/dispatch/jobs"): Call(query={"territory": TERRITORY, "status": "new"}),
+    ("POST", "/api/dispatch/jobs"): Call(body=lambda w, c: walk_job_body(w.url, w.territory_id)),
+    ("GET", "/api/dispatch/jobs/{job_id}"): Call(path={"job_id": lambda w: walk_job(w.url, w.territory_id)}),
+    ("PATCH", "/api/dispatch/jobs/{job_id}"): Call(
+        path={"job_id": lambda w: walk_job(w.url, w.territory_id)}, body=lambda w, c: {"priority": 4}
+    ),
+    ("DELETE", "/api/dispatch/jobs/{job_id}"): Call(
+        path={"job_id": lambda w: walk_job(w.url, w.territory_id)}
+    ),
+    ("POST", "/api/dispatch/plan"): Call(
+        body=lambda w, c: {"territory": TERRITORY, "time_budget_s": 0.5, "apply": False}
+    ),
+    ("POST", "/api/dispatch/replan"): Call(
+        body=lambda w, c: {"territory": TERRITORY, "time_budget_s": 0.5, "apply": False}
+    ),
+    # A plan id no test stores: 404 for whoever may read plans.
+    ("GET", "/api/dispatch/plans/{plan_id}"): Call(path={"plan_id": 999_999_999}),
+    # The walk's crew accounts are linked to no crew: 404 saying so, for whoever may call.
+    ("GET", "/api/dispatch/my-jobs"): Call(),
+    ("POST", "/api/dispatch/my-jobs/{job_id}/status"): Call(
+        path={"job_id": lambda w: walk_job(w.url, w.territory_id)}, body=lambda w, c: {"status": "started"}
     ),
 }
 

@@ -21,6 +21,10 @@ class Group(StrEnum):
     SESSION = "session"  # sign-in, sign-out, own account, TOTP enrolment
     ACCOUNTS = "accounts"  # account administration
     AUDIT = "audit"  # audit trail reading and verification
+    ROUTING = "routing"  # routes, matrices, isochrones, closest facilities, listing closures
+    CLOSURES = "closures"  # creating and lifting live road closures and slowdowns
+    DISPATCH = "dispatch"  # crews, jobs, plans and re-plans (routing/dispatch_routes.py)
+    CREW = "crew"  # a crew's own jobs, route and status buttons (GET /api/dispatch/my-jobs…)
 
 
 ENDPOINT_GROUPS: dict[Group, frozenset[Role]] = {
@@ -28,6 +32,12 @@ ENDPOINT_GROUPS: dict[Group, frozenset[Role]] = {
     Group.SESSION: ALL_ROLES,  # each route checks for itself whether it needs a session
     Group.ACCOUNTS: frozenset({Role.ADMIN}),
     Group.AUDIT: frozenset({Role.ADMIN}),
+    Group.ROUTING: SIGNED_IN,
+    # Live closures change every route in the territory: the control room decides them. Planners try theirs
+    # in what-if scenarios, never on the live graph.
+    Group.CLOSURES: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Group.DISPATCH: frozenset({Role.ADMIN, Role.OPERATOR, Role.PLANNER}),
+    Group.CREW: frozenset({Role.CREW, Role.ADMIN, Role.OPERATOR}),
 }
 
 # Layer visibility from the catalog (twin.layer_catalog.visibility).
