@@ -237,8 +237,8 @@ def _store_territory(conn: psycopg.Connection[Any], data: TerritoryData, *, repl
         if layer in ("road_nodes", "road_edges"):
             continue
         data.report.kept[layer] = store_layer(conn, tid, layer, frame)
-    if data.turn_restrictions:
-        data.report.kept["turn_restrictions"] = _store_turn_restrictions(conn, tid, data.turn_restrictions)
+    if data.turn_restrictions:  # not a layer: the import report's notes count them
+        _store_turn_restrictions(conn, tid, data.turn_restrictions)
     return tid
 
 

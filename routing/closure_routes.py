@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from routing._validate import validate_closure_body
 from routing.closures import SELECT_SQL, closure_from_row
-from routing.routes import service_of
+from routing.routes import NOT_FOUND, service_of
 from twin.deps import Connection
 from twin.errors import InvalidInput, NotFound
 from twin.security.audit import aset_actor, client_addr_of
@@ -33,7 +33,7 @@ RETURNING id
 
 
 def closures_router() -> APIRouter:
-    router = APIRouter(prefix="/api/routing/closures", tags=["routing"])
+    router = APIRouter(prefix="/api/routing/closures", tags=["routing"], responses=NOT_FOUND)
 
     @router.get(
         "", summary="Closures and slowdowns of a territory", dependencies=[Depends(require(Group.ROUTING))]

@@ -19,6 +19,7 @@ from routing.service import RoutingService
 from twin.deps import Connection
 from twin.errors import InvalidInput, NotFound
 from twin.security.deps import require
+from twin.security.openapi import PROBLEM
 from twin.security.permissions import Group
 
 MAX_CLOSEST_K = 20
@@ -41,9 +42,21 @@ def _check(profile: str, at: str | None) -> datetime | None:
     return parse_instant(at, "at")
 
 
+# Territories (and routes, closures) are named in the query or body: a 404 can answer any routing call.
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "Unknown territory, no critical site of that kind, or no route between the points.",
+        "content": {"application/problem+json": {"schema": {"$ref": f"#/components/schemas/{PROBLEM}"}}},
+    }
+}
+
+
 def routing_router() -> APIRouter:
     router = APIRouter(
-        prefix="/api/routing", tags=["routing"], dependencies=[Depends(require(Group.ROUTING))]
+        responses=NOT_FOUND,
+        prefix="/api/routing",
+        tags=["routing"],
+        dependencies=[Depends(require(Group.ROUTING))],
     )
 
     @router.get("/route", summary="Fastest route between two points, with turn-by-turn instructions")

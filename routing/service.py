@@ -107,7 +107,9 @@ class RoutingService:
             for graph in self.graphs.values():
                 if str(territory) in (str(graph.territory_id), graph.network.name):
                     return graph
-            return self.build_graph(territory)
+            graph = self.build_graph(territory)
+            self.graphs[graph.territory_id] = graph  # resident from now on, like those loaded by requests
+            return graph
         for graph in self.graphs.values():
             w, s, e, n = graph.network.bbox()
             if all(w <= x <= e and s <= y <= n for x, y in points):

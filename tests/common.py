@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import psycopg
@@ -23,7 +24,7 @@ TWIN_TABLES = ("territory", *LAYER_COLUMNS, "layer_catalog")
 def shared_file(path: Path) -> Path:
     """Return ``path`` or skip the test, saying which shared data file is missing."""
     if not path.exists():
-        pytest.skip(f"shared data not on this machine: {path} (see ../shared/data/README.md)")
+        missing(f"shared data not on this machine: {path} (see ../shared/data/README.md)")
     return path
 
 
@@ -39,3 +40,11 @@ def database_fingerprint(url: str) -> dict[str, tuple[int, str]]:
             assert row is not None
             result[table] = (int(row[0]), str(row[1]))
     return result
+
+
+def missing(reason: str) -> None:
+    """A tool or data the test needs is absent: skip on a developer's machine, fail in CI (``CI`` set),
+    where scripts/bootstrap.sh installs everything and a skip would hide a missing feature."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.common import PROJECT_ROOT
+from tests.common import PROJECT_ROOT, missing
 
 FRONTEND = PROJECT_ROOT / "frontend"
 DIST = FRONTEND / "dist"
@@ -38,7 +38,7 @@ def ensure_console_built() -> Path:
         return DIST
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("npm is not installed: the console cannot be built (Node.js 20 + npm)")
+        missing("npm is not installed: the console cannot be built (Node.js 20 + npm)")
     if not (FRONTEND / "node_modules" / ".bin" / "vite").exists():
         subprocess.run([npm, "ci", "--prefix", str(FRONTEND), "--no-audit", "--no-fund"], check=True)
     subprocess.run([npm, "--prefix", str(FRONTEND), "run", "build"], check=True, capture_output=True)
@@ -50,11 +50,13 @@ def console_dist() -> Path:
     return ensure_console_built()
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in the main thread while it is open, which
+# would break later tests that call asyncio.run().
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[object]:
     """Debian's Chromium driven by Playwright (never a downloaded browser); WebGL2 works headless."""
     if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed (/usr/bin/chromium): run make bootstrap")
+        missing("Chromium is not installed (/usr/bin/chromium): run make bootstrap")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

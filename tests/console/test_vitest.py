@@ -6,17 +6,16 @@ import os
 import shutil
 import subprocess
 
-import pytest
-
+from tests.common import missing
 from tests.console.conftest import FRONTEND
 
 
 def test_frontend_unit_tests_pass() -> None:
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("npm is not installed (Node.js 20 + npm)")
+        missing("npm is not installed (Node.js 20 + npm)")
     if not (FRONTEND / "node_modules" / ".bin" / "vitest").exists():
-        pytest.skip("frontend/node_modules is missing: run make bootstrap (npm ci --prefix frontend)")
+        missing("frontend/node_modules is missing: run make bootstrap (npm ci --prefix frontend)")
     result = subprocess.run(
         [npm, "--prefix", str(FRONTEND), "run", "test:unit", "--silent"],
         capture_output=True,
@@ -31,7 +30,7 @@ def test_frontend_unit_tests_pass() -> None:
 def test_frontend_typechecks() -> None:
     npm = shutil.which("npm")
     if npm is None or not (FRONTEND / "node_modules" / ".bin" / "tsc").exists():
-        pytest.skip("npm or frontend/node_modules missing")
+        missing("npm or frontend/node_modules missing")
     result = subprocess.run(
         [npm, "--prefix", str(FRONTEND), "run", "typecheck", "--silent"],
         capture_output=True,

@@ -26,6 +26,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.common import missing
 from twin.cluster import free_port
 
 GLEWLWYD = "/usr/bin/glewlwyd"
@@ -131,7 +132,7 @@ def _ok(response: httpx.Response, what: str) -> httpx.Response:
 def _init_database(path: Path) -> None:
     script = next((p for p in SQL_SCRIPTS if p.exists()), None)
     if script is None:
-        pytest.skip("glewlwyd's SQL scripts are missing: apt-get install glewlwyd (scripts/bootstrap.sh)")
+        missing("glewlwyd's SQL scripts are missing: apt-get install glewlwyd (scripts/bootstrap.sh)")
     sql = gzip.decompress(script.read_bytes()).decode() if script.suffix == ".gz" else script.read_text()
     with sqlite3.connect(path) as conn:
         conn.executescript(sql)
@@ -246,7 +247,7 @@ def start_glewlwyd(
 ) -> tuple[Provider, subprocess.Popen[bytes]]:
     """Start and configure Glewlwyd in ``folder``; the caller stops the returned process."""
     if shutil.which(GLEWLWYD) is None:
-        pytest.skip("glewlwyd is not installed: apt-get install glewlwyd (scripts/bootstrap.sh)")
+        missing("glewlwyd is not installed: apt-get install glewlwyd (scripts/bootstrap.sh)")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     db = folder / "glewlwyd.db"

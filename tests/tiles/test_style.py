@@ -23,7 +23,7 @@ from PIL import Image, ImageFont
 from psycopg.rows import dict_row
 
 from layers.catalog import load_catalog
-from tests.common import PROJECT_ROOT
+from tests.common import PROJECT_ROOT, missing
 from tests.layers.ogc_fixtures import GIS_LAYER, TEST_SECURITY, load_territory, signed_in
 from tiles import glyphs as glyph_module
 from tiles.glyphs import GlyphStore, parse_range, resolve_stack
@@ -152,7 +152,7 @@ def _freetype_px(units: int, upem: int) -> int:
 def book() -> Path:
     font = resolve_stack("DejaVu Sans Book")
     if font.name != "DejaVu Sans Book":
-        pytest.skip("fonts-dejavu-core is not installed")
+        missing("fonts-dejavu-core is not installed")
     return font.path
 
 
@@ -372,7 +372,7 @@ def test_english_changes_only_titles() -> None:
 def test_style_passes_the_maplibre_validator_when_the_frontend_has_it(tmp_path: Path) -> None:
     validator = PROJECT_ROOT / "frontend" / "node_modules" / ".bin" / "gl-style-validate"
     if not validator.exists() or shutil.which("node") is None:
-        pytest.skip("frontend/node_modules has no @maplibre/maplibre-gl-style-spec (npm ci in frontend/)")
+        missing("frontend/node_modules has no @maplibre/maplibre-gl-style-spec (npm ci in frontend/)")
     path = tmp_path / "style.json"
     path.write_text(json.dumps(style_document(base_url=BASE, layers=list(LAYER_TITLES))))
     done = subprocess.run([str(validator), str(path)], capture_output=True, text=True, timeout=60)
