@@ -31,6 +31,7 @@ from routing._dispatch_validate import (
     problem_fields,
 )
 from routing.dispatch_json import crew_json, job_json, my_jobs_document
+from routing.routes import NOT_FOUND
 from twin.deps import Connection
 from twin.errors import Forbidden, InvalidInput, NotFound
 from twin.security.audit import aset_actor, client_addr_of, principal_of
@@ -120,7 +121,8 @@ async def _compute(
 
 def dispatch_router() -> APIRouter:
     """Planner routes (group ``dispatch``) and the crew's own routes (group ``crew``)."""
-    router = APIRouter(prefix="/api/dispatch", tags=["Dispatch"])
+    # Territories, crews, jobs and plans are named in paths and bodies: any dispatch call may answer 404.
+    router = APIRouter(prefix="/api/dispatch", tags=["Dispatch"], responses=NOT_FOUND)
     planners = [Depends(require(Group.DISPATCH, session=True))]
     crews = [Depends(require(Group.CREW, session=True))]
 
@@ -244,11 +246,20 @@ def dispatch_router() -> APIRouter:
     async def replan(body: ReplanRequest, conn: Connection, request: Request) -> dict[str, Any]:
         return await _compute(request, conn, body, kind="replan", reassign_cost_s=body.reassign_cost_s)
 
+    # Declared before /plans/{plan_id}: "active" is not a plan id.
+    @router.get("/plans/active", summary="Lire le plan en vigueur d'un territoire", dependencies=planners)
+    async def get_active_plan(
+        conn: Connection, territory: Annotated[str, Query(min_length=1, max_length=200)]
+    ) -> dict[str, Any]:
+        territory_id, name = await store.territory_of(conn, territory)
+        plan_id = await store.active_plan_id(conn, territory_id)
+        if plan_id is None:
+            raise NotFound(f"no active plan in {name}: compute one with POST /api/dispatch/plan")
+        return _plan_json(await store.plan_row(conn, plan_id))
+
     @router.get("/plans/{plan_id}", summary="Lire un plan", dependencies=planners)
     async def get_plan(plan_id: Id, conn: Connection) -> dict[str, Any]:
-        row = await store.plan_row(conn, plan_id)
-        keys = ("id", "territory", "kind", "status", "replaces", "created_by")
-        return {**{k: row[k] for k in keys}, "created_at": row["created_at"].isoformat(), **row["result"]}
+        return _plan_json(await store.plan_row(conn, plan_id))
 
     @router.get("/my-jobs", summary="Mes prochaines interventions", dependencies=crews)
     async def my_jobs(conn: Connection, request: Request) -> dict[str, Any]:
@@ -284,6 +295,11 @@ def dispatch_router() -> APIRouter:
         return job_json(await store.job_row(conn, job_id))
 
     return router
+
+
+def _plan_json(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "territory", "kind", "status", "replaces", "created_by")
+    return {**{k: row[k] for k in keys}, "created_at": row["created_at"].isoformat(), **row["result"]}
 
 
 async def _my_crew(conn: Connection, request: Request) -> dict[str, Any]:

@@ -258,6 +258,8 @@ INPUTS: dict[tuple[str, str], Call] = {
     ),
     # A plan id no test stores: 404 for whoever may read plans.
     ("GET", "/api/dispatch/plans/{plan_id}"): Call(path={"plan_id": 999_999_999}),
+    # The walk's territory has no active plan (the plan above is not applied): 404 for whoever may read plans.
+    ("GET", "/api/dispatch/plans/active"): Call(query={"territory": TERRITORY}),
     # The walk's crew accounts are linked to no crew: 404 saying so, for whoever may call.
     ("GET", "/api/dispatch/my-jobs"): Call(),
     ("POST", "/api/dispatch/my-jobs/{job_id}/status"): Call(

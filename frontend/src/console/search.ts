@@ -50,29 +50,38 @@ export class SearchBox {
     private readonly t: Translate,
     private readonly available: () => Set<string>,
     private readonly onPick: (result: SearchResult) => void,
+    /** DOM id of the input (its list is `<id>-results`): several boxes may share a page. */
+    private readonly id = 'search',
+    label: MessageKey = 'search.label',
   ) {
     this.input = h('input', {
-      id: 'search',
+      id,
       type: 'search',
       role: 'combobox',
       autocomplete: 'off',
       'aria-autocomplete': 'list',
       'aria-expanded': 'false',
-      'aria-controls': 'search-results',
+      'aria-controls': `${id}-results`,
       placeholder: t('search.placeholder'),
       oninput: () => this.schedule(),
       onkeydown: (e: Event) => this.onKey(e as KeyboardEvent),
     });
-    this.list = h('ul', { id: 'search-results', role: 'listbox', className: 'search-results', hidden: true, 'aria-label': t('search.label') });
+    this.list = h('ul', { id: `${id}-results`, role: 'listbox', className: 'search-results', hidden: true, 'aria-label': t(label) });
     this.status = h('span', { className: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
     this.element = h(
       'div',
       { className: 'search', role: 'search' },
-      h('label', { for: 'search', className: 'visually-hidden' }, t('search.label')),
+      h('label', { for: id, className: 'visually-hidden' }, t(label)),
       this.input,
       this.list,
       this.status,
     );
+  }
+
+  /** Show `text` in the box without searching (e.g. "point on the map"). */
+  setValue(text: string): void {
+    this.input.value = text;
+    this.show([]);
   }
 
   private schedule(): void {
@@ -120,7 +129,7 @@ export class SearchBox {
         h(
           'li',
           {
-            id: `search-option-${index}`,
+            id: `${this.id}-option-${index}`,
             role: 'option',
             'aria-selected': 'false',
             'data-collection': result.collection,
@@ -158,7 +167,7 @@ export class SearchBox {
       const step = event.key === 'ArrowDown' ? 1 : -1;
       this.activeIndex = (this.activeIndex + step + this.results.length) % this.results.length;
       this.list.querySelectorAll('[role=option]').forEach((el, i) => el.setAttribute('aria-selected', String(i === this.activeIndex)));
-      this.input.setAttribute('aria-activedescendant', `search-option-${this.activeIndex}`);
+      this.input.setAttribute('aria-activedescendant', `${this.id}-option-${this.activeIndex}`);
     } else if (event.key === 'Enter') {
       event.preventDefault();
       this.pick(Math.max(0, this.activeIndex));
