@@ -16,6 +16,12 @@ import { MapCore, SOURCE, type ViewMode } from './mapcore';
 import { fetchCollections, type Collection } from './ogc';
 import { SearchBox } from './search';
 import { registerSelectionOverlay } from './selection';
+import { currentTerritory } from './territory';
+import { mapPicker } from './mappick';
+// Features: one import each (the module registers its panel, and its overlay when the panel mounts).
+import '../routing/panel';
+import '../routing/closures-panel';
+import '../dispatch/panel';
 
 export interface ViewHooks {
   navigate(path: string): void;
@@ -24,18 +30,9 @@ export interface ViewHooks {
   sessionLost(): void;
 }
 
-interface Territory {
-  id: number;
-  name: string;
-  bbox: [number, number, number, number] | null;
-}
-
 /** The territory to show: `?territoire=<name or id>`, else the first one the server lists. */
 export async function territoryBounds(): Promise<[number, number, number, number] | null> {
-  const wanted = new URLSearchParams(location.search).get('territoire');
-  const { territories } = await api<{ territories: Territory[] }>('/api/territories').catch(() => ({ territories: [] }));
-  const found = territories.find((tr) => wanted && (tr.name === wanted || String(tr.id) === wanted)) ?? territories[0];
-  return found?.bbox ?? null;
+  return (await currentTerritory())?.bbox ?? null;
 }
 
 export async function mountConsole(root: HTMLElement, me: Me, hooks: ViewHooks): Promise<() => void> {
@@ -110,7 +107,10 @@ export async function mountConsole(root: HTMLElement, me: Me, hooks: ViewHooks):
   });
   const showZoom = () => (zoom.textContent = t('map.zoom', { zoom: core.map.getZoom().toFixed(1) }));
   core.map.on('zoomend', showZoom);
+  const detachPicker = mapPicker.attach(core.map);
   core.map.on('click', (e) => {
+    // A panel picking on the map (a route's start, a street to close) takes the click instead of the card.
+    if (mapPicker.handleClick(e.lngLat, e.point)) return;
     const hit = core.map.queryRenderedFeatures(e.point).find((f) => f.source === SOURCE && f.sourceLayer && f.id !== undefined);
     if (hit?.sourceLayer) openFeature(hit.sourceLayer, hit.id as string | number);
   });
@@ -157,6 +157,7 @@ export async function mountConsole(root: HTMLElement, me: Me, hooks: ViewHooks):
     clearInterval(sessionCheck);
     window.removeEventListener('focus', checkSession);
     connection.stop();
+    detachPicker();
     host.destroy();
     for (const id of ['layers', 'legend', 'accounts']) panels.unregister(id);
     overlays.unregister('selection');

@@ -8,6 +8,7 @@ import { clear, h } from '../core/dom';
 import { formatNumber, getLang, type Translate } from '../i18n';
 import { currentTerritory } from '../console/territory';
 import type { OverlayRegistry } from '../overlays/registry';
+import { ownOverlay } from '../overlays/owned';
 import { panels } from '../panels/registry';
 import { formatClock, formatDistance, formatDuration, hexToRgba, planBody, routeUrl, type LonLat } from '../routing/format';
 import { crewColour, crewStart, lonLatOf, reasonKey, routeLegs, type Crew, type Plan } from './plan';
@@ -21,17 +22,15 @@ interface DrawnRoute {
   paths: LonLat[][];
 }
 
-export function registerCrewsPanel(): void {
-  panels.register({
-    id: 'crews',
-    title: 'panel.crews',
-    order: 120,
-    roles: ['admin', 'operator', 'planner'],
-    mount(container, { t, overlays }) {
-      return mountCrews(container, t, overlays);
-    },
-  });
-}
+panels.register({
+  id: 'crews',
+  title: 'panel.crews',
+  order: 120,
+  roles: ['admin', 'operator', 'planner'],
+  mount(container, { t, overlays }) {
+    return mountCrews(container, t, overlays);
+  },
+});
 
 function mountCrews(container: HTMLElement, t: Translate, overlays: OverlayRegistry): () => void {
   const lang = getLang();
@@ -98,7 +97,7 @@ function mountCrews(container: HTMLElement, t: Translate, overlays: OverlayRegis
     }
     return out;
   };
-  const unregister = overlays.register({ id: CREWS_OVERLAY, order: 350, layers });
+  const unregister = ownOverlay(overlays, { id: CREWS_OVERLAY, order: 350 }, layers);
   const redraw = () => overlays.invalidate(CREWS_OVERLAY);
 
   const budget = h(

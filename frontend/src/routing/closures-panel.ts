@@ -12,6 +12,7 @@ import { mapPicker, type Pick } from '../console/mappick';
 import { fetchFeature } from '../console/ogc';
 import { currentTerritory } from '../console/territory';
 import type { OverlayRegistry } from '../overlays/registry';
+import { ownOverlay } from '../overlays/owned';
 import { panels } from '../panels/registry';
 import { closureEvents } from './events';
 import { closureBody, dashify, formatClock, hexToRgba, nearestCandidates, type LonLat, type Pixel } from './format';
@@ -63,17 +64,15 @@ export function streetUnder(pick: Pick): { ids: number[]; name: string | null } 
   return { ids: [...new Set(nearest.map((n) => n.id))], name: nearest[0]?.name ?? null };
 }
 
-export function registerClosuresPanel(): void {
-  panels.register({
-    id: 'closures',
-    title: 'panel.closures',
-    order: 110,
-    roles: ['admin', 'operator'],
-    mount(container, { t, overlays }) {
-      return mountClosures(container, t, overlays);
-    },
-  });
-}
+panels.register({
+  id: 'closures',
+  title: 'panel.closures',
+  order: 110,
+  roles: ['admin', 'operator'],
+  mount(container, { t, overlays }) {
+    return mountClosures(container, t, overlays);
+  },
+});
 
 function mountClosures(container: HTMLElement, t: Translate, overlays: OverlayRegistry): () => void {
   const lang = getLang();
@@ -139,7 +138,7 @@ function mountClosures(container: HTMLElement, t: Translate, overlays: OverlayRe
     }
     return out;
   };
-  const unregister = overlays.register({ id: CLOSURES_OVERLAY, order: 250, layers });
+  const unregister = ownOverlay(overlays, { id: CLOSURES_OVERLAY, order: 250 }, layers);
   const redraw = () => overlays.invalidate(CLOSURES_OVERLAY);
 
   const status = h('p', { id: 'closures-status', className: 'muted', role: 'status', 'aria-live': 'polite' });

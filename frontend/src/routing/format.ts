@@ -87,7 +87,7 @@ export function renderInstruction(step: Instruction, lang: Lang): RenderedInstru
 export function parseBudgets(text: string): number[] | null {
   const parts = text
     .split(/[,;\s]+/)
-    .map((p) => p.trim().replace(',', '.'))
+    .map((p) => p.trim())
     .filter(Boolean);
   if (!parts.length || parts.length > 10) return null;
   const minutes = parts.map(Number);

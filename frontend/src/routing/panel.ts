@@ -12,6 +12,7 @@ import { SearchBox, type SearchResult } from '../console/search';
 import { currentTerritory } from '../console/territory';
 import { panels } from '../panels/registry';
 import type { OverlayRegistry } from '../overlays/registry';
+import { ownOverlay } from '../overlays/owned';
 import { closureEvents } from './events';
 import {
   closestUrl,
@@ -70,16 +71,14 @@ function errorText(t: Translate, error: unknown): string {
   return t('error.generic', { detail: (error as Error).message });
 }
 
-export function registerRoutingPanel(): void {
-  panels.register({
-    id: 'routing',
-    title: 'panel.routing',
-    order: 100,
-    mount(container, { t, overlays }) {
-      return mountRouting(container, t, overlays);
-    },
-  });
-}
+panels.register({
+  id: 'routing',
+  title: 'panel.routing',
+  order: 100,
+  mount(container, { t, overlays }) {
+    return mountRouting(container, t, overlays);
+  },
+});
 
 function mountRouting(container: HTMLElement, t: Translate, overlays: OverlayRegistry): () => void {
   const lang = getLang();
@@ -186,7 +185,7 @@ function mountRouting(container: HTMLElement, t: Translate, overlays: OverlayReg
     }
     return out;
   };
-  const unregister = overlays.register({ id: ROUTING_OVERLAY, order: 300, layers });
+  const unregister = ownOverlay(overlays, { id: ROUTING_OVERLAY, order: 300 }, layers);
   const redraw = () => overlays.invalidate(ROUTING_OVERLAY);
 
   // --- Route -------------------------------------------------------------------------------------------
@@ -236,7 +235,7 @@ function mountRouting(container: HTMLElement, t: Translate, overlays: OverlayReg
         'aria-pressed': 'false',
         onclick: () => startPick(`route-${which}`, pick, (p) => setEndpoint(which, p.lonLat, t('route.onMap'))),
       },
-      t('route.pickOnMap'),
+      t(which === 'start' ? 'route.pickStart' : 'route.pickEnd'),
     );
     endpoints[which] = { box, pick };
   }
@@ -308,7 +307,7 @@ function mountRouting(container: HTMLElement, t: Translate, overlays: OverlayReg
       h('strong', { className: 'route-duration' }, formatDuration(p.duration_s, lang)),
       ' · ',
       h('span', { className: 'route-distance' }, formatDistance(p.distance_m, lang)),
-      p.closures_applied ? h('span', { className: 'route-closures' }, t('route.closuresApplied', { count: p.closures_applied })) : null,
+      p.closures_applied ? h('span', { className: 'route-closures' }, ' · ', t('route.closuresApplied', { count: p.closures_applied })) : '',
     );
     for (const step of p.instructions) {
       const r = renderInstruction(step, lang);

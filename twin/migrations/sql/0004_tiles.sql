@@ -24,12 +24,6 @@ CREATE FUNCTION tiles.unit_m(z integer) RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT 40075016.685578488 / (4096.0 * (1 << z)) $$;
 
--- The tile and its 64-unit buffer in the storage CRS, for the GiST index. A Web Mercator rectangle is a
--- longitude/latitude rectangle, so transforming its corners is exact.
-CREATE FUNCTION tiles.query_envelope(z integer, x integer, y integer) RETURNS geometry
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT public.st_transform(public.st_tileenvelope(z, x, y, margin => 64.0 / 4096), 4326) $$;
-
 -- Martin passes every query-string parameter as a JSON string: read the optional territory filter safely.
 CREATE FUNCTION tiles.territory_param(query_params json) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -59,6 +53,37 @@ CREATE FUNCTION tiles.building_min_area_m2(z integer) RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT CASE WHEN z < 14 THEN 1500.0 WHEN z < 15 THEN 400.0 WHEN z < 16 THEN 100.0 ELSE 0.0 END $$;
 
+-- Web Mercator copies -----------------------------------------------------------------------------------------
+
+-- Every layer table keeps a Web Mercator copy of its geometry, computed by PostgreSQL on each write and indexed:
+-- tile queries then neither transform rows nor the tile box (measured: 0.62 → 0.29 ms for a z16 Monaco road
+-- tile). Mercator cannot show the poles: geometries are clipped to its latitude band first.
+CREATE FUNCTION tiles.to_web_mercator(geom geometry) RETURNS geometry
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+SELECT public.st_transform(
+    CASE WHEN public.st_ymin(geom::box3d) >= -85.05112878 AND public.st_ymax(geom::box3d) <= 85.05112878 THEN geom
+         ELSE public.st_clipbybox2d(geom, public.st_makeenvelope(-180, -85.05112878, 180, 85.05112878, 4326)) END,
+    3857)
+$$;
+
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['road_nodes', 'road_edges', 'buildings', 'critical_sites', 'street_lights',
+        'water_junctions', 'water_tanks', 'water_reservoirs', 'water_pipes', 'water_valves', 'water_pumps',
+        'sensors', 'gis_features']
+    LOOP
+        EXECUTE format('ALTER TABLE twin.%I ADD COLUMN geom_3857 geometry(Geometry, 3857)'
+                       ' GENERATED ALWAYS AS (tiles.to_web_mercator(geom)) STORED', t);
+        EXECUTE format('COMMENT ON COLUMN twin.%I.geom_3857 IS %L', t,
+                       'Web Mercator copy of geom for the tiles, computed by PostgreSQL: edit geom only.');
+        EXECUTE format('CREATE INDEX %I ON twin.%I USING gist (geom_3857)', t || '_geom_3857_idx', t);
+        -- The audit trail keeps geom; the derived copy would only double each entry.
+        PERFORM audit.audit_table(format('twin.%I', t)::regclass, 'id', ARRAY['geom_3857']);
+    END LOOP;
+END $$;
+
 -- Tile functions ---------------------------------------------------------------------------------------------
 
 -- Define `tiles.tile_<layer>` over `twin.<tbl>`. `select_list` may use the row alias `t` and the zoom `z`
@@ -74,9 +99,8 @@ AS $def$
 DECLARE
     fn text := 'tile_' || layer;
     geom_expr text := CASE WHEN simplify
-        THEN 'CASE WHEN z < 15 THEN public.st_simplify(public.st_transform(t.geom, 3857), tiles.unit_m(z), true)'
-             ' ELSE public.st_transform(t.geom, 3857) END'
-        ELSE 'public.st_transform(t.geom, 3857)' END;
+        THEN 'CASE WHEN z < 15 THEN public.st_simplify(t.geom_3857, tiles.unit_m(z), true) ELSE t.geom_3857 END'
+        ELSE 't.geom_3857' END;
 BEGIN
     IF layer !~ '^[a-z][a-z0-9_]{0,57}$' THEN
         RAISE EXCEPTION 'tile layer name % is not a catalog name', layer;
@@ -95,13 +119,13 @@ BEGIN
     IF NOT tiles.is_tile(z, x, y) OR z < %2$s THEN
         RETURN ''::bytea;
     END IF;
-    search_area := tiles.query_envelope(z, x, y);
+    search_area := public.st_tileenvelope(z, x, y, margin => 64.0 / 4096);
     env := public.st_tileenvelope(z, x, y);
     SELECT public.st_asmvt(f, %3$L, 4096, 'geom', 'fid') INTO mvt
       FROM (SELECT t.id AS fid, %4$s,
                    public.st_asmvtgeom(%5$s, env, 4096, 64, true) AS geom
               FROM twin.%6$I AS t
-             WHERE t.geom OPERATOR(public.&&) search_area
+             WHERE t.geom_3857 OPERATOR(public.&&) search_area
                AND (territory IS NULL OR t.territory_id = territory)
                AND (%7$s)
              LIMIT 50000) AS f
@@ -171,17 +195,17 @@ BEGIN
     IF NOT tiles.is_tile(z, x, y) OR z < 10 THEN
         RETURN ''::bytea;
     END IF;
-    search_area := tiles.query_envelope(z, x, y);
+    search_area := public.st_tileenvelope(z, x, y, margin => 64.0 / 4096);
     env := public.st_tileenvelope(z, x, y);
     SELECT public.st_asmvt(f, layer, 4096, 'geom', 'fid') INTO mvt
       FROM (SELECT t.id AS fid, t.id, t.attributes,
                    public.st_asmvtgeom(
-                       CASE WHEN z < 15 THEN public.st_simplify(public.st_transform(t.geom, 3857), tiles.unit_m(z), true)
-                            ELSE public.st_transform(t.geom, 3857) END,
+                       CASE WHEN z < 15 THEN public.st_simplify(t.geom_3857, tiles.unit_m(z), true)
+                            ELSE t.geom_3857 END,
                        env, 4096, 64, true) AS geom
               FROM twin.gis_features AS t
              WHERE t.layer = gis_layer_tile.layer
-               AND t.geom OPERATOR(public.&&) search_area
+               AND t.geom_3857 OPERATOR(public.&&) search_area
                AND (territory IS NULL OR t.territory_id = territory)
              LIMIT 50000) AS f
      WHERE f.geom IS NOT NULL;
@@ -339,3 +363,6 @@ END $$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA tiles FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA tiles FROM PUBLIC;
+-- GIS logins write geometries straight from QGIS: the generated Web Mercator copy calls this function as them.
+GRANT USAGE ON SCHEMA tiles TO hyperviseur_gis_editor;
+GRANT EXECUTE ON FUNCTION tiles.to_web_mercator(geometry) TO hyperviseur_gis_editor;
