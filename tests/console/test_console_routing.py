@@ -35,7 +35,9 @@ def _click_lonlat(page: Any, lon: float, lat: float) -> None:
 
 def _pick(page: Any, button: str, lon: float, lat: float) -> None:
     page.click(button)
-    page.wait_for_function(f"() => document.querySelector('{button}').getAttribute('aria-pressed') === 'true'")
+    page.wait_for_function(
+        f"() => document.querySelector('{button}').getAttribute('aria-pressed') === 'true'"
+    )
     _click_lonlat(page, lon, lat)
 
 
@@ -172,7 +174,9 @@ def test_analyst_draws_isochrones_but_has_no_closures_tool(
     wait_map_idle(page)
     tabs = page.eval_on_selector_all("[role=tab]", "els => els.map(e => e.dataset.panel)")
     assert "routing" in tabs and "closures" not in tabs and "crews" not in tabs, tabs
-    page.evaluate(f"() => window.hyperviseur.map.jumpTo({{center: [{FONTVIEILLE[0]}, {FONTVIEILLE[1]}], zoom: 14.6}})")
+    page.evaluate(
+        f"() => window.hyperviseur.map.jumpTo({{center: [{FONTVIEILLE[0]}, {FONTVIEILLE[1]}], zoom: 14.6}})"
+    )
     wait_map_idle(page)
     page.click("[data-panel=routing]")
     # Monaco by car is a few minutes across (and its streets are mostly foot=no, their sidewalks being separate
@@ -223,23 +227,39 @@ def dispatch_world(server: str, monaco_url: str) -> Iterator[dict[str, Any]]:  #
     now = datetime.now(UTC).replace(microsecond=0)
     with psycopg.connect(monaco_url) as conn:
         last_plan = conn.execute("SELECT coalesce(max(id), 0) FROM dispatch.plans").fetchone()[0]  # type: ignore[index]
-    shift = {"shift_start": (now - timedelta(hours=1)).isoformat(), "shift_end": (now + timedelta(hours=8)).isoformat()}
+    shift = {
+        "shift_start": (now - timedelta(hours=1)).isoformat(),
+        "shift_end": (now + timedelta(hours=8)).isoformat(),
+    }
     crews = [
         _api(
             server,
             planner,
             "POST",
             "/api/dispatch/crews",
-            {"territory": "Monaco", "name": "Équipe Voirie", "skills": ["voirie"], "capacity": 10,
-             "home": {"lon": OSTENDE[0], "lat": OSTENDE[1]}, "account": crew_login.username, **shift},
+            {
+                "territory": "Monaco",
+                "name": "Équipe Voirie",
+                "skills": ["voirie"],
+                "capacity": 10,
+                "home": {"lon": OSTENDE[0], "lat": OSTENDE[1]},
+                "account": crew_login.username,
+                **shift,
+            },
         ),
         _api(
             server,
             planner,
             "POST",
             "/api/dispatch/crews",
-            {"territory": "Monaco", "name": "Équipe Éclairage", "skills": ["eclairage"], "capacity": 10,
-             "home": {"lon": FONTVIEILLE[0], "lat": FONTVIEILLE[1]}, **shift},
+            {
+                "territory": "Monaco",
+                "name": "Équipe Éclairage",
+                "skills": ["eclairage"],
+                "capacity": 10,
+                "home": {"lon": FONTVIEILLE[0], "lat": FONTVIEILLE[1]},
+                **shift,
+            },
         ),
     ]
     places = [(7.4210, 43.7330), (7.4262, 43.7392), (7.4180, 43.7318), (7.4280, 43.7405)]
@@ -249,10 +269,16 @@ def dispatch_world(server: str, monaco_url: str) -> Iterator[dict[str, Any]]:  #
             planner,
             "POST",
             "/api/dispatch/jobs",
-            {"territory": "Monaco", "location": {"lon": lon, "lat": lat}, "duration_s": 600,
-             "required_skill": "voirie" if k % 2 == 0 else "eclairage",
-             "window_start": now.isoformat(), "window_end": (now + timedelta(hours=6)).isoformat(),
-             "priority": 5 if k == 0 else 3, "description": f"Intervention test {k + 1}"},
+            {
+                "territory": "Monaco",
+                "location": {"lon": lon, "lat": lat},
+                "duration_s": 600,
+                "required_skill": "voirie" if k % 2 == 0 else "eclairage",
+                "window_start": now.isoformat(),
+                "window_end": (now + timedelta(hours=6)).isoformat(),
+                "priority": 5 if k == 0 else 3,
+                "description": f"Intervention test {k + 1}",
+            },
         )
         for k, (lon, lat) in enumerate(places)
     ]
@@ -282,7 +308,8 @@ def test_planner_plans_from_the_panel_and_the_crew_sees_its_jobs(
     page.select_option("#plan-budget", "2")
     page.click("#plan-run")
     page.wait_for_function(
-        "() => (document.querySelector('#plan-status').textContent || '').startsWith('Plan n°')", timeout=90_000
+        "() => (document.querySelector('#plan-status').textContent || '').startsWith('Plan n°')",
+        timeout=90_000,
     )
     page.wait_for_selector("#plan-routes[data-plan]")
     ours = {j["id"] for j in dispatch_world["jobs"]}
@@ -313,7 +340,10 @@ def test_planner_plans_from_the_panel_and_the_crew_sees_its_jobs(
     crew_page, _ = browse(viewport=PHONE, is_mobile=True, has_touch=True)
     sign_in(crew_page, server, dispatch_world["crew"], path="/equipe")
     crew_page.wait_for_selector("ol.jobs li[data-job]", timeout=30_000)
-    order = [int(x) for x in crew_page.locator("ol.jobs li[data-job]").evaluate_all("els => els.map(e => e.dataset.job)")]
+    order = [
+        int(x)
+        for x in crew_page.locator("ol.jobs li[data-job]").evaluate_all("els => els.map(e => e.dataset.job)")
+    ]
     assert order == by_crew[voirie], (order, by_crew)
     crew_page.wait_for_function("() => document.querySelector('#crew-map').dataset.nextLeg === 'road'")
     assert int(crew_page.get_attribute("#crew-map", "data-leg-points") or 0) > 2
@@ -328,7 +358,10 @@ def test_planner_plans_from_the_panel_and_the_crew_sees_its_jobs(
     crew_page.wait_for_function(
         "first => document.querySelector('ol.jobs li[data-job]')?.dataset.job !== String(first)", arg=order[0]
     )
-    assert [int(x) for x in crew_page.locator("ol.jobs li[data-job]").evaluate_all("els => els.map(e => e.dataset.job)")] == order[1:]
+    assert [
+        int(x)
+        for x in crew_page.locator("ol.jobs li[data-job]").evaluate_all("els => els.map(e => e.dataset.job)")
+    ] == order[1:]
     assert crew_page.locator("#job-start").count() == 1
     with psycopg.connect(monaco_url) as conn:
         status = conn.execute("SELECT status FROM dispatch.jobs WHERE id = %s", (order[0],)).fetchone()

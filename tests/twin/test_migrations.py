@@ -28,7 +28,9 @@ def test_every_geometry_column_declares_its_srid(database_url: str) -> None:
     assert len(rows) >= 14
     assert {srid for table, column, srid in rows if column != "geom_3857"} == {4326}
     copies = {(table, column) for table, column, srid in rows if column == "geom_3857" and srid == 3857}
-    assert copies == {(table, "geom_3857") for table, column, _ in rows if column == "geom"} - {("rasters", "geom")}
+    assert copies == {(table, "geom_3857") for table, column, _ in rows if column == "geom"} - {
+        ("rasters", "geom")
+    }
     assert copies <= generated, "the Web Mercator copies are computed by PostgreSQL, never written"
 
 
