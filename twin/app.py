@@ -145,11 +145,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oidc_router())
     app.include_router(accounts_router())
     app.include_router(audit_router())
+    _install_domain_middleware(app)  # added first: innermost, inside the web hardening
     install_web_hardening(app, settings)
     _include_domain_routers(app)
     install_permission_annotations(app)
     mount_console(app)
     return app
+
+
+def _install_domain_middleware(app: FastAPI) -> None:
+    from tiles.fastpath import TileFastPath
+
+    app.add_middleware(TileFastPath)
 
 
 def _include_domain_routers(app: FastAPI) -> None:

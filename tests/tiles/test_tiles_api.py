@@ -190,3 +190,17 @@ def test_ogc_landing_conformance_and_collections_announce_the_tiles(anonymous: h
     assert "/collections/road_edges/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}" in paths
     assert "/collections/buildings/tiles" not in paths, "a hidden layer's tiles are not documented"
     assert paths["/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}"]["get"]["responses"]["204"]
+
+
+def test_the_fast_path_answers_exactly_as_the_route(
+    anonymous: httpx.Client, analyst: httpx.Client, monaco_url: str
+) -> None:
+    with psycopg.connect(monaco_url) as conn:
+        monaco = conn.execute("SELECT id FROM twin.territory WHERE name = 'Monaco'").fetchone()[0]
+    for client, layer in ((anonymous, "road_edges"), (analyst, "buildings")):
+        fast = client.get(f"/tiles/{layer}/{T16}.pbf")  # plain GET: tiles.fastpath
+        routed = client.get(f"/tiles/{layer}/{T16}.pbf", params={"territory_id": monaco})  # FastAPI route
+        assert fast.status_code == routed.status_code == 200
+        assert fast.content == routed.content
+        for header in ("etag", "cache-control", "content-type", "vary", "content-security-policy"):
+            assert fast.headers.get(header) == routed.headers.get(header), header
