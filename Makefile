@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bench bench-tiles lint lock bootstrap clean-db bench-dispatch bench-routing
+.PHONY: demo test bench bench-tiles lint lock bootstrap clean-db bench-dispatch bench-routing bench-console frontend
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -33,8 +33,10 @@ bench-tiles: bootstrap
 	$(BIN)/python -m benchmarks.bench_tiles
 
 ## Routing side by side with pgRouting (routes, isochrones, matrices, closure latency) on Monaco, Montpellier, a 1M-arc grid
+# Routes, isochrones, matrices and closures against pgRouting, then crew dispatch against the other VRP solvers.
 bench-routing: bootstrap
 	$(BIN)/python -m benchmarks.bench_routing
+	$(BIN)/python -m benchmarks.bench_dispatch
 
 ## Crew dispatch: PyVRP, OR-Tools and VROOM on Solomon's 56 VRPTW instances at equal time budgets
 bench-dispatch: bootstrap

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,8 @@ from tiles.ogc_tiles import tiles_extension
 from tiles.render_connections import RenderConnections
 from tiles.service import TileService, build_cache
 from twin.bus import EventBus
+
+log = logging.getLogger(__name__)
 
 
 def tiles_routers() -> list[APIRouter]:
@@ -57,5 +61,13 @@ async def tiles_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await freshness.on_shutdown()
-        await renderers.close()
+        # Bounded: the marker is a convenience (without it the next start wipes the disk cache), never a
+        # reason for a shutdown to hang.
+        try:
+            await asyncio.wait_for(freshness.on_shutdown(), timeout=10)
+        except TimeoutError:
+            log.warning("tiles: shutdown bookkeeping timed out; the next start replays from the older marker")
+        try:
+            await asyncio.wait_for(renderers.close(), timeout=5)
+        except TimeoutError:
+            log.warning("tiles: render connections did not close within 5 s")

@@ -8,7 +8,6 @@ notification sent while the connection is down is lost: on every (re)connection 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -65,12 +64,15 @@ class EventBus:
             return
         self._task = asyncio.create_task(self._run(), name="event-bus")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def stop(self, *, timeout_s: float = 5.0) -> None:
+        """Stop listening; never waits more than ``timeout_s`` (a shutdown must not hang on a socket)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if not done:
+            log.warning("event bus: listener did not stop within %.0f s; abandoned", timeout_s)
 
     async def _run(self) -> None:
         delay_s = 0.2
