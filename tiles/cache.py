@@ -19,7 +19,7 @@ from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tiles.coords import Tile, tile_bounds, tile_ranges
+from tiles.coords import Tile, tile_ranges
 
 BBox = tuple[float, float, float, float]
 
@@ -256,10 +256,3 @@ class TileCache:
     def _is_pending(self, key: TileKey) -> bool:
         return any(_touches(bbox, key.tile) for bbox in self._pending.get(key.layer, ()))
 
-
-def tile_touches(bbox: BBox | None, tile: Tile) -> bool:
-    """Whether a change in ``bbox`` (None: everywhere) may alter ``tile``."""
-    return _touches(bbox, tile)
-
-
-__all__ = ["CachedTile", "DiskTiles", "MemoryTiles", "TileCache", "TileKey", "tile_bounds", "tile_touches"]

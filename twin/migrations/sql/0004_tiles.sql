@@ -180,54 +180,15 @@ SELECT tiles.define_tile_function('water_tanks', 'water_tanks', 12, 't.id, t.nam
 SELECT tiles.define_tile_function('water_reservoirs', 'water_reservoirs', 12, 't.id, t.name, t.base_head_m');
 SELECT tiles.define_tile_function('sensors', 'sensors', 12, 't.id, t.name, t.kind, t.unit');
 
--- Layers imported from GIS files share twin.gis_features; their properties are the keys of `attributes`
--- (st_asmvt turns a jsonb column into one property per key).
-CREATE FUNCTION tiles.gis_layer_tile(layer text, z integer, x integer, y integer, query_params json)
-RETURNS bytea LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    territory integer := tiles.territory_param(query_params);
-    search_area public.geometry;
-    env public.geometry;
-    mvt bytea;
-BEGIN
-    IF NOT tiles.is_tile(z, x, y) OR z < 10 THEN
-        RETURN ''::bytea;
-    END IF;
-    search_area := public.st_tileenvelope(z, x, y, margin => 64.0 / 4096);
-    env := public.st_tileenvelope(z, x, y);
-    SELECT public.st_asmvt(f, layer, 4096, 'geom', 'fid') INTO mvt
-      FROM (SELECT t.id AS fid, t.id, t.attributes,
-                   public.st_asmvtgeom(
-                       CASE WHEN z < 15 THEN public.st_simplify(t.geom_3857, tiles.unit_m(z), true)
-                            ELSE t.geom_3857 END,
-                       env, 4096, 64, true) AS geom
-              FROM twin.gis_features AS t
-             WHERE t.layer = gis_layer_tile.layer
-               AND t.geom_3857 OPERATOR(public.&&) search_area
-               AND (territory IS NULL OR t.territory_id = territory)
-             LIMIT 50000) AS f
-     WHERE f.geom IS NOT NULL;
-    RETURN coalesce(mvt, ''::bytea);
-END
-$$;
-
--- One `tiles.tile_<layer>` wrapper per GIS layer of the catalog, created and dropped with its catalog row.
+-- Layers imported from GIS files share twin.gis_features: one `tiles.tile_<layer>` per catalog row, from the
+-- same template, filtered on its layer; its properties are the keys of `attributes` (st_asmvt turns a jsonb
+-- column into one property per key). Created and dropped with its catalog row.
 CREATE FUNCTION tiles.define_gis_tile_function(layer text) RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF layer !~ '^[a-z][a-z0-9_]{0,57}$' THEN
-        RAISE EXCEPTION 'tile layer name % is not a catalog name', layer;
-    END IF;
-    EXECUTE format(
-        'CREATE OR REPLACE FUNCTION tiles.%I(z integer, x integer, y integer, query_params json DEFAULT ''{}''::json)'
-        ' RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE'
-        ' AS %L', 'tile_' || layer,
-        format('SELECT tiles.gis_layer_tile(%L, z, x, y, query_params)', layer));
-    EXECUTE format('COMMENT ON FUNCTION tiles.%I(integer, integer, integer, json) IS %L', 'tile_' || layer,
-        '{"minzoom": 10, "maxzoom": 22}');
+    PERFORM tiles.define_tile_function(layer, 'gis_features', 10, 't.id, t.attributes',
+        format('t.layer = %L', layer), true);
 END $$;
 
 -- The change feed -------------------------------------------------------------------------------------------
