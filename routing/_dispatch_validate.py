@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from twin.errors import InvalidInput
 
 MAX_TIME_BUDGET_S = 30.0
 JobStatus = Literal["new", "planned", "started", "done", "cancelled"]
-SOLVER_NAMES = Literal["pyvrp", "ortools", "vroom"]
+# The API runs the chosen solver only: OR-Tools and VROOM are benchmark peers (bench extra, not installed in
+# production), reached through plan_dispatch(solver=) by benchmarks/bench_dispatch.py.
+SOLVER_NAMES = Literal["pyvrp"]
 
 
 def _skill(value: str) -> str:
@@ -41,7 +43,7 @@ class CrewIn(BaseModel):
     """A new crew: its shift, depot and what it can do."""
 
     model_config = ConfigDict(extra="forbid")
-    territory: str | int = Field(description="territory name or id")
+    territory: StrictStr | StrictInt = Field(description="territory name or id")
     name: str = Field(min_length=1, max_length=200)
     skills: list[Skill] = Field(default_factory=list, max_length=50)
     capacity: int = Field(default=0, ge=0, le=1_000_000)
@@ -88,7 +90,7 @@ class JobIn(BaseModel):
     """A new job: where, how long, which skill, when service may start, how urgent (5 = urgent)."""
 
     model_config = ConfigDict(extra="forbid")
-    territory: str | int
+    territory: StrictStr | StrictInt  # a JSON true is not territory 1
     location: Point
     duration_s: int = Field(ge=0, le=86_400)
     required_skill: Skill | None = None
@@ -141,7 +143,7 @@ class PlanRequest(BaseModel):
     """Compute (and by default apply) a plan for a territory's open jobs and active crews."""
 
     model_config = ConfigDict(extra="forbid")
-    territory: str | int
+    territory: StrictStr | StrictInt  # a JSON true is not territory 1
     time_budget_s: float = Field(default=5.0, gt=0, le=MAX_TIME_BUDGET_S)
     solver: SOLVER_NAMES = "pyvrp"
     at: datetime | None = Field(default=None, description="epoch of the plan (default: now)")

@@ -169,6 +169,16 @@ def dispatch_router() -> APIRouter:
     @router.delete("/crews/{crew_id}", summary="Supprimer une équipe", status_code=204, dependencies=planners)
     async def delete_crew(crew_id: Id, conn: Connection, request: Request) -> Response:
         await store.crew_row(conn, crew_id)
+        cur = await conn.execute(
+            "SELECT id FROM dispatch.jobs WHERE crew_id = %s AND status = 'started' LIMIT 1", (crew_id,)
+        )
+        started = await cur.fetchone()
+        if started is not None:
+            # A started job keeps its crew (a CHECK of the schema): finish or cancel it first.
+            raise InvalidInput(
+                f"crew {crew_id} has a started job ({started['id']}): mark it done or cancelled before"
+                " deleting the crew"
+            )
         async with conn.transaction():
             await _audited(conn, request)
             await conn.execute("DELETE FROM dispatch.crews WHERE id = %s", (crew_id,))
