@@ -6,9 +6,12 @@ cd "$(dirname "$0")/.."
 
 # glewlwyd: the OpenID Connect provider the tests sign in through (Debian's package, started by the tests).
 # python3-qgis, qgis-providers: the real QGIS the round-trip test drives headless. wrk: the benchmarks' load.
+# mosquitto: the MQTT broker sensors publish to (started by `hyperviseur broker start`), mosquitto-clients: its
+# command-line publisher/subscriber for checking a live stream by hand.
 # chromium: the browser the console's end-to-end tests drive through Playwright (no browser download).
 OS_PACKAGES=(python3.11-venv postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting postgresql-client-15
-    glewlwyd python3-qgis qgis-providers wrk chromium fonts-dejavu-core)
+    glewlwyd python3-qgis qgis-providers wrk chromium fonts-dejavu-core
+    mosquitto mosquitto-clients)
 missing=()
 for pkg in "${OS_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -15,6 +15,10 @@ from twin.settings import Settings
 app = typer.Typer(help="Hyperviseur: the territory's digital control tower.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded PostgreSQL/PostGIS cluster under var/.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+broker_app = typer.Typer(
+    help="The project's Mosquitto MQTT broker under var/mosquitto.", no_args_is_help=True
+)
+app.add_typer(broker_app, name="broker")
 
 
 def _settings() -> Settings:
@@ -94,6 +98,50 @@ def db_url() -> None:
     from twin.db import database_url
 
     typer.echo(database_url(_settings().database))
+
+
+def _require_embedded_broker(settings: Settings) -> None:
+    if settings.mqtt.url:
+        typer.echo("HYPERVISEUR_MQTT_URL is set: the external broker is used, no embedded broker to manage.")
+        raise typer.Exit(0)
+
+
+@broker_app.command("start")
+def broker_start() -> None:
+    """Start the embedded Mosquitto broker (idempotent)."""
+    from twin.broker import embedded_broker
+
+    settings = _settings()
+    _require_embedded_broker(settings)
+    broker = embedded_broker(settings.database, settings.mqtt)
+    broker.start()
+    typer.echo(f"MQTT broker running on {broker.url()} (persistence in {broker.data_dir})")
+
+
+@broker_app.command("stop")
+def broker_stop() -> None:
+    """Stop the embedded broker (it saves its queued messages first)."""
+    from twin.broker import embedded_broker
+
+    settings = _settings()
+    _require_embedded_broker(settings)
+    embedded_broker(settings.database, settings.mqtt).stop()
+    typer.echo("MQTT broker stopped")
+
+
+@broker_app.command("status")
+def broker_status() -> None:
+    """Say whether the broker runs, and where; exit 1 when it does not."""
+    from twin.broker import embedded_broker
+
+    settings = _settings()
+    if settings.mqtt.url:
+        typer.echo(json.dumps({"external": True, "url": settings.mqtt.url}))
+        return
+    status = embedded_broker(settings.database, settings.mqtt).status()
+    typer.echo(json.dumps(status))
+    if not status["running"]:
+        raise typer.Exit(1)
 
 
 @app.command("migrate")

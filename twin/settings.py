@@ -115,6 +115,29 @@ class TileSettings(BaseSettings):
     )
 
 
+class MqttSettings(BaseSettings):
+    """The MQTT broker sensors publish to: an external one, or the project's Mosquitto under ``var/``."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERVISEUR_MQTT_", extra="ignore")
+
+    url: str | None = Field(
+        default=None, description="mqtt://host:port of an external broker; unset = the embedded Mosquitto"
+    )
+    port: int = Field(default=51883, ge=1024, le=65535, description="port of the embedded broker (127.0.0.1)")
+    topic_prefix: str = Field(default="hyperviseur", description="first level of every sensing topic")
+    client_id: str = Field(
+        default="hyperviseur-ingest",
+        description="the ingester's client id: its persistent session on the broker is kept under this name",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _must_be_mqtt(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("mqtt://"):
+            raise ValueError("HYPERVISEUR_MQTT_URL must look like mqtt://host:port")
+        return value
+
+
 class Settings(BaseSettings):
     """All settings of one Hyperviseur instance."""
 
@@ -124,3 +147,4 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     tiles: TileSettings = Field(default_factory=TileSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
