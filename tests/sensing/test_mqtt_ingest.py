@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -147,10 +148,8 @@ def _publish_stream(
     for i in range(n):
         while not stop.is_set():
             info = pub.publish(topic, _payload(start + timedelta(seconds=i), float(i % 90)), qos=1)
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(3)
-            except (RuntimeError, ValueError):
-                pass
             if info.is_published():
                 acked.append(i)
                 break
