@@ -251,6 +251,7 @@ def _create_bootstrap_admin(settings: Settings, url: str) -> None:
 
 def _register_subcommands() -> None:
     from layers.cli import import_app
+    from sensing.cli import sensing_app
     from tiles.cli import add_raster_commands
     from twin.security.audit_cli import audit_app
     from twin.security.cli import keys_app, user_app
@@ -260,6 +261,7 @@ def _register_subcommands() -> None:
     app.add_typer(user_app, name="user")
     app.add_typer(keys_app, name="keys")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(sensing_app, name="sensing")
 
 
 _register_subcommands()
