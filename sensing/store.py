@@ -24,6 +24,8 @@ class WriteResult:
     inserted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    #: The refusals of the last ``write`` (parse and registry), for callers that answer with reasons.
+    refusals: list[Rejection] = field(default_factory=list)
 
     def __iadd__(self, other: WriteResult) -> WriteResult:
         self.inserted += other.inserted
@@ -76,7 +78,7 @@ class ReadingStore:
                 continue
             valid += 1
             unique.setdefault((reading.sensor_id, reading.observed_at), reading)
-        result = WriteResult(rejected=len(refused), duplicates=valid - len(unique))
+        result = WriteResult(rejected=len(refused), duplicates=valid - len(unique), refusals=refused)
         if unique:
             self._ensure_partitions(conn, unique.values())
             result.inserted = _insert(conn, list(unique.values()))

@@ -162,10 +162,11 @@ def _install_domain_middleware(app: FastAPI) -> None:
 def _include_domain_routers(app: FastAPI) -> None:
     from layers.api import layers_routers
     from routing.api import routing_routers
+    from sensing.api import sensing_router
     from tiles.api import tiles_routers
     from tiles.raster_routes import install_raster_error_handlers
 
-    for router in [*layers_routers(), *tiles_routers(), *routing_routers()]:
+    for router in [*layers_routers(), *tiles_routers(), *routing_routers(), sensing_router()]:
         app.include_router(router)
     install_raster_error_handlers(app)
 

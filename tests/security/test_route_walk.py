@@ -115,6 +115,10 @@ INPUTS: dict[tuple[str, str], Call] = {
     ("POST", "/api/accounts"): Call(body=_new_account_body),
     ("POST", "/api/accounts/{username}/disable"): Call(path={"username": _throwaway_username}),
     ("POST", "/api/accounts/{username}/reset-password"): Call(path={"username": _throwaway_username}),
+    # A reading of a sensor the walk territory may lack: 200, or 422 (nothing valid) — never 401/403 when allowed.
+    ("POST", "/api/sensing/readings"): Call(
+        body=lambda w, c: [{"sensor": 1, "observed_at": "2019-01-01T00:00:00Z", "value": 1.0}]
+    ),
     ("GET", "/api/territories"): Call(),
     ("GET", "/api/territories/{name_or_id}"): Call(path={"name_or_id": TERRITORY}),
     ("GET", "/ogc"): Call(),

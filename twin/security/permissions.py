@@ -25,6 +25,7 @@ class Group(StrEnum):
     CLOSURES = "closures"  # creating and lifting live road closures and slowdowns
     DISPATCH = "dispatch"  # crews, jobs, plans and re-plans (routing/dispatch_routes.py)
     CREW = "crew"  # a crew's own jobs, route and status buttons (GET /api/dispatch/my-jobs…)
+    INGEST = "ingest"  # pushing sensor readings in batches (POST /api/sensing/readings)
 
 
 ENDPOINT_GROUPS: dict[Group, frozenset[Role]] = {
@@ -38,6 +39,8 @@ ENDPOINT_GROUPS: dict[Group, frozenset[Role]] = {
     Group.CLOSURES: frozenset({Role.ADMIN, Role.OPERATOR}),
     Group.DISPATCH: frozenset({Role.ADMIN, Role.OPERATOR, Role.PLANNER}),
     Group.CREW: frozenset({Role.CREW, Role.ADMIN, Role.OPERATOR}),
+    # Readings feed detection and incidents: only the control room (and gateways signed in as operators).
+    Group.INGEST: frozenset({Role.ADMIN, Role.OPERATOR}),
 }
 
 # Layer visibility from the catalog (twin.layer_catalog.visibility).

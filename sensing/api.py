@@ -1,0 +1,85 @@
+"""HTTP batch ingestion: ``POST /api/sensing/readings`` through the same ReadingStore as MQTT and file replay."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Body, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from sensing.parse import readings_from_json
+from sensing.store import ReadingStore, WriteResult
+from twin.security.deps import require
+from twin.security.permissions import Group
+
+ROUTE = "/api/sensing/readings"
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+MAX_REASONS = 100
+
+_BODY_EXAMPLE = [
+    {"sensor": 1, "observed_at": "2019-01-01T00:05:00Z", "value": 82.9},
+    {"sensor": 1, "t": 1546301100, "v": "82,9"},
+]
+
+
+def _store(app: FastAPI) -> ReadingStore:
+    store = getattr(app.state, "reading_store", None)
+    if store is None:
+        store = app.state.reading_store = ReadingStore()
+    return store
+
+
+def _write(url: str, store: ReadingStore, payload: bytes) -> WriteResult:
+    """Parse and store in one transaction; a batch with nothing valid is rolled back whole (the caller
+    gets every reason in the answer, so nothing needs keeping in ``sensing.rejected``)."""
+    readings, rejections = readings_from_json(payload, source="http", origin=ROUTE)
+    with psycopg.connect(url) as conn:
+        result = store.write(conn, readings, rejections, source="http", origin=ROUTE)
+        if result.inserted + result.duplicates == 0:
+            conn.rollback()
+    return result
+
+
+def _answer(result: WriteResult) -> dict[str, Any]:
+    return {
+        "accepted": result.inserted,
+        "duplicates": result.duplicates,
+        "rejected": result.rejected,
+        "rejections": [{"payload": r.payload, "reason": r.reason} for r in result.refusals[:MAX_REASONS]],
+    }
+
+
+def sensing_router() -> APIRouter:
+    router = APIRouter(prefix="/api/sensing", tags=["sensing"])
+
+    @router.post(
+        "/readings",
+        summary="Store a batch of readings (each sensor and instant once)",
+        description=(
+            "A JSON array of {sensor, observed_at, value} (also t/v). Each valid reading is stored once"
+            " (a repeat is counted as a duplicate, the first value wins); each invalid one is refused with its"
+            " reason and kept in sensing.rejected while the rest is stored. A batch with no valid reading"
+            " answers 422 and changes nothing."
+        ),
+        dependencies=[Depends(require(Group.INGEST))],
+    )
+    async def post_readings(
+        request: Request,
+        body: Annotated[Any, Body(openapi_examples={"batch": {"value": _BODY_EXAMPLE}})],
+    ) -> JSONResponse:
+        payload = await request.body()
+        if len(payload) > MAX_BATCH_BYTES:
+            return JSONResponse(
+                {"detail": f"batch over {MAX_BATCH_BYTES // 1024 // 1024} MiB: split it"}, status_code=413
+            )
+        url = request.app.state.database_url
+        result = await asyncio.to_thread(_write, url, _store(request.app), payload)
+        content = _answer(result)
+        if result.inserted + result.duplicates == 0:
+            content["detail"] = "no valid reading in the batch: nothing stored"
+            return JSONResponse(content, status_code=422)
+        return JSONResponse(content)
+
+    return router
