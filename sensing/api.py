@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Body, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sensing.mqtt import MqttIngester
 from sensing.parse import readings_from_json
 from sensing.store import ReadingStore, WriteResult
+from twin.broker import broker_address
+from twin.bus import EventBus
 from twin.security.deps import require
 from twin.security.permissions import Group
+
+log = logging.getLogger(__name__)
 
 ROUTE = "/api/sensing/readings"
 MAX_BATCH_BYTES = 8 * 1024 * 1024
@@ -27,7 +35,7 @@ _BODY_EXAMPLE = [
 def _store(app: FastAPI) -> ReadingStore:
     store = getattr(app.state, "reading_store", None)
     if store is None:
-        store = app.state.reading_store = ReadingStore()
+        store = app.state.reading_store = ReadingStore(after_insert=getattr(app.state, "after_insert", None))
     return store
 
 
@@ -51,7 +59,48 @@ def _answer(result: WriteResult) -> dict[str, Any]:
     }
 
 
-def sensing_router() -> APIRouter:
+def sensing_routers() -> list[APIRouter]:
+    """Ingestion, reading (console) and SensorThings routers."""
+    from sensing.read_routes import read_router
+    from sensing.sta import sta_router
+
+    return [ingest_router(), read_router(), sta_router()]
+
+
+@contextlib.asynccontextmanager
+async def sensing_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
+    """Run the MQTT ingester in this process (unless HYPERVISEUR_SENSING_INGEST=false).
+
+    A broker that is not there at start-up does not stop the server: the ingester keeps trying in the
+    background (paho reconnects), and readings published meanwhile wait in the broker's persistent session.
+    """
+    settings = app.state.settings
+    ingester: MqttIngester | None = None
+    if settings.sensing.ingest:
+        host, port = broker_address(settings)
+        ingester = MqttIngester(
+            app.state.database_url,
+            host=host,
+            port=port,
+            prefix=settings.mqtt.topic_prefix,
+            client_id=settings.mqtt.client_id,
+            after_insert=getattr(app.state, "after_insert", None),
+        )
+        try:
+            await asyncio.to_thread(
+                ingester.start, timeout_s=settings.sensing.ingest_timeout_s, background=True
+            )
+        except (OSError, TimeoutError) as exc:
+            log.warning("MQTT ingester not connected at start-up (%s); it keeps trying", exc)
+    app.state.ingester = ingester
+    try:
+        yield
+    finally:
+        if ingester is not None:
+            await asyncio.to_thread(ingester.stop)
+
+
+def ingest_router() -> APIRouter:
     router = APIRouter(prefix="/api/sensing", tags=["sensing"])
 
     @router.post(

@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from sensing.parse import Reading, Rejection, readings_from_mqtt
-from sensing.store import ReadingStore, WriteResult
+from sensing.store import AfterInsert, ReadingStore, WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class MqttIngester:
         max_batch: int = 2000,
         max_delay_s: float = 0.05,
         on_batch: Callable[[list[Reading], WriteResult], None] | None = None,
+        after_insert: AfterInsert | None = None,
     ) -> None:
         self.database_url = database_url
         self.host, self.port = host, port
@@ -79,7 +80,7 @@ class MqttIngester:
         self.max_delay_s = max_delay_s
         self.on_batch = on_batch
         self.stats = IngestStats()
-        self.store = ReadingStore()
+        self.store = ReadingStore(after_insert=after_insert)
         self._pending: list[_Message] = []
         self._cond = threading.Condition()
         self._stopping = threading.Event()
@@ -105,8 +106,20 @@ class MqttIngester:
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
-    def start(self, *, timeout_s: float = 10.0) -> None:
-        """Connect (retrying until ``timeout_s``), subscribe, and start the network and writer threads."""
+    def start(self, *, timeout_s: float = 10.0, background: bool = False) -> None:
+        """Connect (retrying until ``timeout_s``), subscribe, and start the network and writer threads.
+
+        With ``background``, a broker that is not there yet is not an error: the network thread keeps
+        trying to connect (``TimeoutError`` still tells the caller it is not connected yet).
+        """
+        if background:
+            self._writer = threading.Thread(target=self._write_loop, name="sensing-mqtt-writer", daemon=True)
+            self._writer.start()
+            self.client.connect_async(self.host, self.port, keepalive=30)
+            self.client.loop_start()
+            if not self._connected.wait(timeout_s):
+                raise TimeoutError(f"the MQTT broker {self.host}:{self.port} is not reachable yet")
+            return
         deadline = time.monotonic() + timeout_s
         while True:
             try:

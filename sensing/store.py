@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -11,12 +12,23 @@ from psycopg.rows import tuple_row
 
 from sensing.parse import Reading, Rejection
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class SensorInfo:
     kind: str
     valid_min: float | None
     valid_max: float | None
+    territory_id: int = 0
+    #: Layer visibility of the kind (public, internal, restricted): who may see its readings.
+    visibility: str = "internal"
+
+
+#: Called in the writer's transaction with the readings just inserted (not the duplicates): detection,
+#: correlation and live push hang here (sensing/pipeline.py). Runs in a savepoint: if it fails, the readings
+#: are still stored and the failure is logged.
+AfterInsert = Callable[[psycopg.Connection, list[Reading], dict[int, SensorInfo]], None]
 
 
 @dataclass
@@ -26,6 +38,8 @@ class WriteResult:
     rejected: int = 0
     #: The refusals of the last ``write`` (parse and registry), for callers that answer with reasons.
     refusals: list[Rejection] = field(default_factory=list)
+    #: The readings of the last ``write`` that were new (stored now, not duplicates).
+    stored: list[Reading] = field(default_factory=list)
 
     def __iadd__(self, other: WriteResult) -> WriteResult:
         self.inserted += other.inserted
@@ -44,17 +58,18 @@ class ReadingStore:
 
     sensors: dict[int, SensorInfo] = field(default_factory=dict)
     months: set[tuple[int, int]] = field(default_factory=set)
+    after_insert: AfterInsert | None = None
 
     def load_sensors(self, conn: psycopg.Connection) -> None:
         rows = (
             conn.cursor(row_factory=tuple_row)
             .execute(
-                "SELECT s.id, s.kind, k.valid_min, k.valid_max"
+                "SELECT s.id, s.kind, k.valid_min, k.valid_max, s.territory_id, coalesce(k.visibility, 'internal')"
                 " FROM twin.sensors s LEFT JOIN sensing.kinds k ON k.kind = s.kind"
             )
             .fetchall()
         )
-        self.sensors = {int(r[0]): SensorInfo(r[1], r[2], r[3]) for r in rows}
+        self.sensors = {int(r[0]): SensorInfo(r[1], r[2], r[3], int(r[4]), r[5]) for r in rows}
 
     def write(
         self,
@@ -81,8 +96,11 @@ class ReadingStore:
         result = WriteResult(rejected=len(refused), duplicates=valid - len(unique), refusals=refused)
         if unique:
             self._ensure_partitions(conn, unique.values())
-            result.inserted = _insert(conn, list(unique.values()))
+            result.stored = _insert(conn, list(unique.values()))
+            result.inserted = len(result.stored)
             result.duplicates += len(unique) - result.inserted
+            if result.stored and self.after_insert is not None:
+                self._run_after_insert(conn, result.stored)
         if refused:
             with conn.cursor().copy(
                 "COPY sensing.rejected (source, origin, sensor_id, payload, reason) FROM STDIN"
@@ -90,6 +108,16 @@ class ReadingStore:
                 for r in refused:
                     copy.write_row((r.source, r.origin, r.sensor_id, r.payload.replace("\x00", ""), r.reason))
         return result
+
+    def _run_after_insert(self, conn: psycopg.Connection, stored: list[Reading]) -> None:
+        assert self.after_insert is not None
+        try:
+            with conn.transaction():  # a savepoint: a failing stage never costs the readings
+                self.after_insert(conn, stored, self.sensors)
+        except psycopg.OperationalError:
+            raise  # the database is away: the whole batch is retried
+        except Exception:
+            log.exception("after-insert stage failed; %d readings stored without detection", len(stored))
 
     def _refusal(self, reading: Reading) -> str | None:
         info = self.sensors.get(reading.sensor_id)
@@ -119,7 +147,7 @@ def _refuse(reading: Reading, source: str, origin: str, reason: str) -> Rejectio
     return Rejection(source, origin, payload, reason, reading.sensor_id)
 
 
-def _insert(conn: psycopg.Connection, readings: list[Reading]) -> int:
+def _insert(conn: psycopg.Connection, readings: list[Reading]) -> list[Reading]:
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS sensing_stage"
         " (sensor_id bigint, observed_at timestamptz, value double precision) ON COMMIT DELETE ROWS"
@@ -135,11 +163,12 @@ def _insert(conn: psycopg.Connection, readings: list[Reading]) -> int:
             " ON CONFLICT DO NOTHING RETURNING sensor_id, observed_at, value),"
             " newest AS (SELECT DISTINCT ON (sensor_id) sensor_id, observed_at, value FROM ins"
             "  ORDER BY sensor_id, observed_at DESC),"
-            " up AS (INSERT INTO sensing.latest AS l SELECT * FROM newest ON CONFLICT (sensor_id) DO UPDATE"
-            "  SET observed_at = excluded.observed_at, value = excluded.value WHERE excluded.observed_at > l.observed_at)"
-            " SELECT count(*) FROM ins"
+            " up AS (INSERT INTO sensing.latest AS l (sensor_id, observed_at, value) SELECT * FROM newest"
+            "  ON CONFLICT (sensor_id) DO UPDATE SET observed_at = excluded.observed_at, value = excluded.value,"
+            "  updated_at = now() WHERE excluded.observed_at > l.observed_at)"
+            " SELECT sensor_id, observed_at, value FROM ins"
         )
-        .fetchone()
+        .fetchall()
     )
     conn.execute("TRUNCATE sensing_stage")
-    return int(inserted[0]) if inserted else 0
+    return [Reading(int(r[0]), r[1], float(r[2])) for r in inserted]

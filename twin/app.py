@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from http import HTTPStatus
+from typing import Any
 
 import psycopg
 from fastapi import Depends, FastAPI, Request
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_connect=principals.on_connect,
             on_disconnect=principals.on_disconnect,
         )
+        app.state.after_insert = _after_insert()
         async with AsyncExitStack() as stack:
             stack.push_async_callback(pool.close)
             for domain_lifespan in _domain_lifespans():
@@ -160,20 +162,40 @@ def _install_domain_middleware(app: FastAPI) -> None:
 
 
 def _include_domain_routers(app: FastAPI) -> None:
+    from incidents.api import incidents_routers
     from layers.api import layers_routers
+    from live.api import live_routers
     from routing.api import routing_routers
-    from sensing.api import sensing_router
+    from sensing.api import sensing_routers
     from tiles.api import tiles_routers
     from tiles.raster_routes import install_raster_error_handlers
 
-    for router in [*layers_routers(), *tiles_routers(), *routing_routers(), sensing_router()]:
+    routers = [
+        *layers_routers(),
+        *tiles_routers(),
+        *routing_routers(),
+        *sensing_routers(),
+        *incidents_routers(),
+        *live_routers(),
+    ]
+    for router in routers:
         app.include_router(router)
     install_raster_error_handlers(app)
 
 
+def _after_insert() -> Any:
+    """What every ingestion path runs on new readings: live push, detection, incidents."""
+    from incidents.pipeline import live_after_insert
+
+    return live_after_insert()
+
+
 def _domain_lifespans() -> list[Callable[[FastAPI, EventBus], AbstractAsyncContextManager[None]]]:
     """Start-up/shutdown of the domain packages; each subscribes to the bus before it starts."""
+    from live.api import live_lifespan
     from routing.api import routing_lifespan
+    from sensing.api import sensing_lifespan
     from tiles.api import tiles_lifespan
 
-    return [tiles_lifespan, routing_lifespan]
+    # live before sensing: the ingester's first batch may already emit events.
+    return [tiles_lifespan, routing_lifespan, live_lifespan, sensing_lifespan]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from twin.cluster import ensure_service_user, free_port, port_is_free
 from twin.errors import ClusterError
-from twin.settings import DatabaseSettings, MqttSettings
+from twin.settings import DatabaseSettings, MqttSettings, Settings
 
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -282,3 +282,8 @@ def throwaway_broker(prefix: str = "hyperviseur-tmp-mqtt-") -> Iterator[Embedded
         yield broker
     finally:
         broker.destroy()
+
+
+def broker_address(settings: Settings) -> tuple[str, int]:
+    """Host and port of the broker this instance uses (external ``HYPERVISEUR_MQTT_URL`` or embedded)."""
+    return host_port_from_url(broker_url(settings.database, settings.mqtt))

@@ -138,6 +138,30 @@ class MqttSettings(BaseSettings):
         return value
 
 
+class SensingSettings(BaseSettings):
+    """Live sensing: where the ingester runs, how long data is kept, the demo simulator."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERVISEUR_SENSING_", extra="ignore")
+
+    ingest: bool = Field(
+        default=True,
+        description="run the MQTT ingester inside the server (false: run `hyperviseur sensing ingest` apart)",
+    )
+    ingest_timeout_s: float = Field(
+        default=10.0, gt=0, description="how long the server waits for the broker at start-up before going on"
+    )
+    raw_retention_days: int = Field(
+        default=0, ge=0, description="raw readings older than this are dropped once rolled up (0: keep all)"
+    )
+    events_retention_days: int = Field(
+        default=30, ge=1, description="logged live events (incidents, detections) replayable for this long"
+    )
+    simulator: bool = Field(
+        default=False,
+        description="publish simulated readings of the demo sensors to MQTT (make demo sets it)",
+    )
+
+
 class Settings(BaseSettings):
     """All settings of one Hyperviseur instance."""
 
@@ -148,3 +172,4 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     tiles: TileSettings = Field(default_factory=TileSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    sensing: SensingSettings = Field(default_factory=SensingSettings)

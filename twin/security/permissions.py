@@ -26,6 +26,13 @@ class Group(StrEnum):
     DISPATCH = "dispatch"  # crews, jobs, plans and re-plans (routing/dispatch_routes.py)
     CREW = "crew"  # a crew's own jobs, route and status buttons (GET /api/dispatch/my-jobs…)
     INGEST = "ingest"  # pushing sensor readings in batches (POST /api/sensing/readings)
+    SENSING = (
+        "sensing"  # reading sensors, readings, detections, data quality, SensorThings (layer rules apply)
+    )
+    SENSING_ADMIN = "sensing_admin"  # thresholds, learning profiles, retention
+    INCIDENTS = "incidents"  # reading incidents and the main courante
+    INCIDENT_HANDLING = "incident_handling"  # declaring, acknowledging, assigning, resolving, log entries
+    LIVE = "live"  # the WebSocket/SSE stream of incidents, detections and sensor updates (layer rules apply)
 
 
 ENDPOINT_GROUPS: dict[Group, frozenset[Role]] = {
@@ -41,6 +48,13 @@ ENDPOINT_GROUPS: dict[Group, frozenset[Role]] = {
     Group.CREW: frozenset({Role.CREW, Role.ADMIN, Role.OPERATOR}),
     # Readings feed detection and incidents: only the control room (and gateways signed in as operators).
     Group.INGEST: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Group.SENSING: SIGNED_IN,
+    Group.SENSING_ADMIN: frozenset({Role.ADMIN, Role.OPERATOR}),
+    # Crews see the incidents they are sent to on their page; analysts and planners read them for reports.
+    Group.INCIDENTS: SIGNED_IN,
+    # The control room handles incidents.
+    Group.INCIDENT_HANDLING: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Group.LIVE: SIGNED_IN,
 }
 
 # Layer visibility from the catalog (twin.layer_catalog.visibility).

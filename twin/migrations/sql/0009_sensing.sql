@@ -89,5 +89,8 @@ COMMENT ON TABLE sensing.rejected IS 'Readings refused at ingestion, with the re
 CREATE TABLE sensing.latest (
     sensor_id    bigint PRIMARY KEY REFERENCES twin.sensors ON DELETE CASCADE,
     observed_at  timestamptz NOT NULL,
-    value        double precision NOT NULL
+    value        double precision NOT NULL,
+    -- When this row last changed: a live client that reconnects gets the sensors updated since it left.
+    updated_at   timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX latest_updated_idx ON sensing.latest (updated_at);

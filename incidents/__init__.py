@@ -1,0 +1,1 @@
+"""Incidents: correlation of detections, priority, lifecycle and the main courante (docs/incidents.md)."""
