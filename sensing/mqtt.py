@@ -101,6 +101,11 @@ class MqttIngester:
         self.client.on_message = self._on_message
 
     @property
+    def connected(self) -> bool:
+        """Whether the ingester is connected and subscribed to the broker."""
+        return self._connected.is_set()
+
+    @property
     def topic_filter(self) -> str:
         return f"{self.prefix}/sensors/+/readings"
 
@@ -109,16 +114,14 @@ class MqttIngester:
     def start(self, *, timeout_s: float = 10.0, background: bool = False) -> None:
         """Connect (retrying until ``timeout_s``), subscribe, and start the network and writer threads.
 
-        With ``background``, a broker that is not there yet is not an error: the network thread keeps
-        trying to connect (``TimeoutError`` still tells the caller it is not connected yet).
+        With ``background``, return at once: the network thread connects, and keeps trying while the broker
+        is not there (``connected`` tells whether it is).
         """
         if background:
             self._writer = threading.Thread(target=self._write_loop, name="sensing-mqtt-writer", daemon=True)
             self._writer.start()
             self.client.connect_async(self.host, self.port, keepalive=30)
             self.client.loop_start()
-            if not self._connected.wait(timeout_s):
-                raise TimeoutError(f"the MQTT broker {self.host}:{self.port} is not reachable yet")
             return
         deadline = time.monotonic() + timeout_s
         while True:

@@ -6,12 +6,17 @@ The demo database under var/ is never touched: the cluster lives in a fresh fold
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from twin.cluster import EmbeddedCluster, throwaway_cluster
 from twin.db import migrate
+
+# An app built from the environment in a test never joins a broker it was not given: a `make demo` on the
+# same machine keeps its readings (tests that ingest pass their own throwaway broker).
+os.environ.setdefault("HYPERVISEUR_SENSING_INGEST", "false")
 
 
 @pytest.fixture(scope="session")

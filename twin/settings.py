@@ -147,9 +147,6 @@ class SensingSettings(BaseSettings):
         default=True,
         description="run the MQTT ingester inside the server (false: run `hyperviseur sensing ingest` apart)",
     )
-    ingest_timeout_s: float = Field(
-        default=10.0, gt=0, description="how long the server waits for the broker at start-up before going on"
-    )
     raw_retention_days: int = Field(
         default=0, ge=0, description="raw readings older than this are dropped once rolled up (0: keep all)"
     )

@@ -31,7 +31,15 @@ from twin.cluster import free_port
 from twin.security.accounts import create_account
 from twin.security.crypto import Keyring
 from twin.security.sessions import create_session
-from twin.settings import DatabaseSettings, SecuritySettings, ServerSettings, Settings, TileSettings
+from twin.settings import (
+    DatabaseSettings,
+    MqttSettings,
+    SecuritySettings,
+    SensingSettings,
+    ServerSettings,
+    Settings,
+    TileSettings,
+)
 
 TERRITORY = "Ogctest-Strasbourg"
 GIS_LAYER = "defibrillateurs_ogctest"
@@ -308,16 +316,21 @@ def running_server(
     *,
     security: dict[str, Any] | None = None,
     tiles: dict[str, Any] | None = None,
+    sensing: dict[str, Any] | None = None,
+    mqtt: dict[str, Any] | None = None,
     **server: Any,
 ) -> Iterator[str]:
     """Serve ``create_app`` with uvicorn on a free local port in a thread; yield its base URL.
 
     ``security`` overrides ``SecuritySettings`` fields on top of :data:`TEST_SECURITY`; ``tiles`` overrides
-    ``TileSettings`` (the disk cache goes to a fresh temporary folder unless ``disk_dir`` is given).
+    ``TileSettings`` (the disk cache goes to a fresh temporary folder unless ``disk_dir`` is given);
+    ``sensing`` and ``mqtt`` override ``SensingSettings`` (no MQTT ingester unless ``ingest`` is True) and
+    ``MqttSettings``.
     """
-    with serve_app(
-        create_app(server_settings(database_url, security=security, tiles=tiles, **server))
-    ) as url:
+    settings = server_settings(
+        database_url, security=security, tiles=tiles, sensing=sensing, mqtt=mqtt, **server
+    )
+    with serve_app(create_app(settings)) as url:
         yield url
 
 
@@ -326,9 +339,12 @@ def server_settings(
     *,
     security: dict[str, Any] | None = None,
     tiles: dict[str, Any] | None = None,
+    sensing: dict[str, Any] | None = None,
+    mqtt: dict[str, Any] | None = None,
     **server: Any,
 ) -> Settings:
-    """Settings of a test server: :data:`TEST_SECURITY`, the tile disk cache in a fresh temporary folder."""
+    """Settings of a test server: :data:`TEST_SECURITY`, the tile disk cache in a fresh temporary folder,
+    no MQTT ingester unless ``sensing={"ingest": True}`` (and ``mqtt`` says which broker)."""
     tiles = dict(tiles or {})
     if tiles.get("disk_cache", True) and "disk_dir" not in tiles:
         tiles["disk_dir"] = Path(tempfile.mkdtemp(prefix="hyperviseur-test-tiles-"))
@@ -337,6 +353,8 @@ def server_settings(
         server=ServerSettings(environment="test", **server),
         security=SecuritySettings(**{**TEST_SECURITY, **(security or {})}),
         tiles=TileSettings(**tiles),
+        sensing=SensingSettings(**{"ingest": False, **(sensing or {})}),
+        mqtt=MqttSettings(**(mqtt or {})),
     )
 
 
