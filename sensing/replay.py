@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from sensing.parse import InvalidReading, Reading, Rejection, clip_payload, parse_instant, parse_number
-from sensing.store import ReadingStore, WriteResult
+from sensing.store import AfterInsert, ReadingStore, WriteResult
 from twin.errors import InvalidInput
 
 
@@ -122,9 +122,11 @@ def replay_csv(
     speed: float | None = None,
     batch_size: int = 5000,
     encoding: str = "utf-8",
+    after_insert: AfterInsert | None = None,
 ) -> ReplayReport:
     """Store every reading of a wide CSV file; ``speed`` (e.g. 60: an hour of data per minute) paces the replay
     in data time, committing each row as it goes; without it the file is written as fast as the database takes it.
+    ``after_insert`` (live push, detection, incidents: ``incidents.pipeline``) runs on every stored batch.
     """
     try:
         naive_tz: tzinfo = ZoneInfo(timezone)
@@ -137,7 +139,7 @@ def replay_csv(
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
     report = ReplayReport()
-    store = ReadingStore()
+    store = ReadingStore(after_insert=after_insert)
     with _open(path, encoding) as lines, psycopg.connect(url) as conn:
         header = lines.readline()
         cells = [h.strip() for h in header.rstrip("\r\n").split(";")]

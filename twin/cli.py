@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -29,7 +29,7 @@ def _settings() -> Settings:
 def _root(ctx: typer.Context) -> None:
     from twin.db import database_url
 
-    ctx.obj = {"database_url": lambda: database_url(_settings().database)}
+    ctx.obj = {"database_url": lambda: database_url(_settings().database), "settings": _settings}
 
 
 def _require_embedded(settings: Settings) -> None:
@@ -250,6 +250,7 @@ def _create_bootstrap_admin(settings: Settings, url: str) -> None:
 
 
 def _register_subcommands() -> None:
+    import sensing.cli as sensing_cli
     from layers.cli import import_app
     from sensing.cli import sensing_app
     from tiles.cli import add_raster_commands
@@ -262,6 +263,13 @@ def _register_subcommands() -> None:
     app.add_typer(keys_app, name="keys")
     app.add_typer(audit_app, name="audit")
     app.add_typer(sensing_app, name="sensing")
+    sensing_cli.after_insert_factory = _after_insert
+
+
+def _after_insert() -> Any:
+    from incidents.pipeline import live_after_insert
+
+    return live_after_insert()
 
 
 _register_subcommands()
