@@ -16,7 +16,7 @@ frontend/dist/index.html: $(FRONTEND_SOURCES)
 	npm --prefix frontend run build --silent
 	@touch $@
 
-## Start the embedded database, import the default territory if empty, serve on http://127.0.0.1:8000
+## Start the embedded database and MQTT broker, import the default territory if empty, serve on http://127.0.0.1:8000 with the demo sensors simulated live
 demo: bootstrap frontend
 	$(BIN)/hyperviseur demo
 

@@ -12,6 +12,7 @@ import psycopg
 from fastapi import APIRouter, Body, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sensing.maintenance import running_maintenance
 from sensing.mqtt import MqttIngester
 from sensing.parse import readings_from_json
 from sensing.store import ReadingStore, WriteResult
@@ -87,15 +88,27 @@ async def sensing_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
             after_insert=getattr(app.state, "after_insert", None),
         )
         try:
-            await asyncio.to_thread(
-                ingester.start, timeout_s=settings.sensing.ingest_timeout_s, background=True
-            )
+            await asyncio.to_thread(ingester.start, background=True)
         except (OSError, TimeoutError) as exc:
             log.warning("MQTT ingester not connected at start-up (%s); it keeps trying", exc)
     app.state.ingester = ingester
+    simulator = None
+    if settings.sensing.simulator:  # the demo's sensors come alive (docs/sensing-data.md)
+        from sensing.simulator import SimulatorThread
+
+        host, port = broker_address(settings)
+        simulator = SimulatorThread(
+            app.state.database_url, host=host, port=port, prefix=settings.mqtt.topic_prefix
+        )
+        simulator.start()
     try:
-        yield
+        async with running_maintenance(  # rollups every 5 min, retention hourly (sensing/maintenance.py)
+            app.state.database_url, raw_retention_days=settings.sensing.raw_retention_days
+        ):
+            yield
     finally:
+        if simulator is not None:
+            await asyncio.to_thread(simulator.stop)
         if ingester is not None:
             await asyncio.to_thread(ingester.stop)
 

@@ -210,7 +210,7 @@ def demo(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
 ) -> None:
-    """Start the database, import the default territory (Helsinki centre) if empty, then serve."""
+    """Start the database and broker, import the default territory if empty, serve with live demo sensors."""
     from layers.importers.default import import_default_territory_if_empty
     from twin.db import database_url, embedded_cluster, migrate
 
@@ -226,7 +226,31 @@ def demo(
     if report is not None:
         typer.echo(report.summary())
     _create_bootstrap_admin(settings, url)
+    _start_demo_sensing(settings, url)
     serve(host=host, port=port)
+
+
+def _start_demo_sensing(settings: Settings, url: str) -> None:
+    """The broker, the demo sensors, and the simulator publishing to them while the server runs."""
+    import os
+
+    import psycopg
+
+    from sensing.demo_sensors import demo_territory, ensure_demo_sensors
+    from twin.broker import embedded_broker
+
+    if not settings.mqtt.url:
+        broker = embedded_broker(settings.database, settings.mqtt)
+        broker.start()
+        typer.echo(f"MQTT broker running on {broker.url()}")
+    with psycopg.connect(url) as conn:
+        found = demo_territory(conn)
+        if found is not None:
+            ids = ensure_demo_sensors(conn, found[0])
+            conn.commit()
+            typer.echo(f"{len(ids)} demo sensors on {found[1]}: the simulator publishes their readings")
+    # serve() reads the settings again from the environment: the simulator runs unless told not to.
+    os.environ.setdefault("HYPERVISEUR_SENSING_SIMULATOR", "true")
 
 
 def _create_bootstrap_admin(settings: Settings, url: str) -> None:
@@ -251,6 +275,7 @@ def _create_bootstrap_admin(settings: Settings, url: str) -> None:
 
 def _register_subcommands() -> None:
     import sensing.cli as sensing_cli
+    from detection.cli import detection_app
     from layers.cli import import_app
     from sensing.cli import sensing_app
     from tiles.cli import add_raster_commands
@@ -263,6 +288,7 @@ def _register_subcommands() -> None:
     app.add_typer(keys_app, name="keys")
     app.add_typer(audit_app, name="audit")
     app.add_typer(sensing_app, name="sensing")
+    app.add_typer(detection_app, name="detection")
     sensing_cli.after_insert_factory = _after_insert
 
 

@@ -21,19 +21,29 @@ import psycopg
 
 LOGGED_CHANNEL = "live_events"
 SENSOR_CHANNEL = "sensor_updates"
+#: The topics a live client may ask for (``?topics=``). A new kind of logged event adds its topic here;
+#: clients that ask for no topic in particular receive every topic anyway.
+LOGGED_TOPICS = ("incident", "detection", "log")
+SENSOR_TOPIC = "sensors"
+TOPICS = (*LOGGED_TOPICS, SENSOR_TOPIC)
 #: PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more: sensor updates are split below this.
 MAX_NOTIFY_BYTES = 7_900
 
 
-class _Reading(Protocol):
-    sensor_id: int
-    observed_at: datetime
-    value: float
+class _Reading(Protocol):  # read-only members: frozen dataclasses (sensing.parse.Reading) match
+    @property
+    def sensor_id(self) -> int: ...
+    @property
+    def observed_at(self) -> datetime: ...
+    @property
+    def value(self) -> float: ...
 
 
 class _SensorMeta(Protocol):
-    territory_id: int
-    visibility: str
+    @property
+    def territory_id(self) -> int: ...
+    @property
+    def visibility(self) -> str: ...
 
 
 def emit(

@@ -57,7 +57,11 @@ def _problem(status: str) -> dict[str, Any]:
 def document_errors(operation: dict[str, Any], permission: dict[str, Any]) -> None:
     """Add the shared error answers to one operation (see the module docstring)."""
     responses = operation.setdefault("responses", {})
-    if responses.pop("422", None) is not None:
+    # FastAPI documents a 422 for request validation, which our handler answers as 400; a 422 a route documents
+    # itself (well-formed but not processable, e.g. a batch with nothing valid) stays.
+    fastapi_422 = responses.get("422")
+    if fastapi_422 is not None and fastapi_422.get("description") == "Validation Error":
+        del responses["422"]
         responses.setdefault("400", _problem("400"))
     responses.setdefault("401", _problem("401"))
     if permission["group"] != Group.PUBLIC.value or permission["session"]:
