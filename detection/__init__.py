@@ -1,1 +1,1 @@
-"""Detection of incidents and weak signals in sensor readings (docs/sensing.md#detection)."""
+"""Detection of incidents and weak signals in sensor readings (docs/detection.md)."""

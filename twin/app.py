@@ -120,7 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             on_connect=principals.on_connect,
             on_disconnect=principals.on_disconnect,
         )
-        app.state.after_insert = _after_insert()
+        app.state.pipeline = _pipeline()
+        app.state.after_insert = app.state.pipeline.after_insert
         async with AsyncExitStack() as stack:
             stack.push_async_callback(pool.close)
             for domain_lifespan in _domain_lifespans():
@@ -183,19 +184,20 @@ def _include_domain_routers(app: FastAPI) -> None:
     install_raster_error_handlers(app)
 
 
-def _after_insert() -> Any:
+def _pipeline() -> Any:
     """What every ingestion path runs on new readings: live push, detection, incidents."""
-    from incidents.pipeline import live_after_insert
+    from incidents.pipeline import LivePipeline
 
-    return live_after_insert()
+    return LivePipeline()
 
 
 def _domain_lifespans() -> list[Callable[[FastAPI, EventBus], AbstractAsyncContextManager[None]]]:
     """Start-up/shutdown of the domain packages; each subscribes to the bus before it starts."""
+    from incidents.pipeline import sweep_lifespan
     from live.api import live_lifespan
     from routing.api import routing_lifespan
     from sensing.api import sensing_lifespan
     from tiles.api import tiles_lifespan
 
     # live before sensing: the ingester's first batch may already emit events.
-    return [tiles_lifespan, routing_lifespan, live_lifespan, sensing_lifespan]
+    return [tiles_lifespan, routing_lifespan, live_lifespan, sensing_lifespan, sweep_lifespan]

@@ -274,6 +274,7 @@ def _create_bootstrap_admin(settings: Settings, url: str) -> None:
 
 
 def _register_subcommands() -> None:
+    import detection.cli as detection_cli
     import sensing.cli as sensing_cli
     from detection.cli import detection_app
     from layers.cli import import_app
@@ -289,13 +290,20 @@ def _register_subcommands() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(sensing_app, name="sensing")
     app.add_typer(detection_app, name="detection")
+    detection_cli.on_detections = _correlate
     sensing_cli.after_insert_factory = _after_insert
 
 
-def _after_insert() -> Any:
-    from incidents.pipeline import live_after_insert
+def _correlate(conn: Any, detections: Any) -> None:
+    from incidents.correlate import correlate
 
-    return live_after_insert()
+    correlate(conn, detections)
+
+
+def _after_insert() -> Any:
+    from incidents.pipeline import LivePipeline
+
+    return LivePipeline().after_insert
 
 
 _register_subcommands()

@@ -67,7 +67,7 @@ CREATE TABLE sensing.profiles (
     slot         integer NOT NULL CHECK (slot >= 0),
     slot_s       integer NOT NULL CHECK (slot_s > 0 AND 604800 % slot_s = 0),
     median       double precision NOT NULL,
-    -- Median absolute deviation (scaled ×1.4826 to estimate a standard deviation).
+    -- Median absolute deviation, raw: detection multiplies it by 1.4826 to estimate a standard deviation.
     mad          double precision NOT NULL CHECK (mad >= 0),
     samples      integer NOT NULL CHECK (samples > 0),
     learned_from timestamptz NOT NULL,
@@ -106,3 +106,21 @@ CREATE INDEX detections_incident_idx ON sensing.detections (incident_id);
 CREATE INDEX detections_started_brin ON sensing.detections USING brin (started_at);
 
 SELECT audit.audit_table('sensing.thresholds');
+
+-- Bumped by every change of thresholds or profiles: the live detector reads it once per batch (one cheap
+-- round trip) and reloads its sensors' thresholds and profiles when it moved.
+CREATE TABLE sensing.detection_config (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version   bigint NOT NULL DEFAULT 0
+);
+INSERT INTO sensing.detection_config DEFAULT VALUES;
+COMMENT ON TABLE sensing.detection_config IS 'Version of thresholds + profiles, bumped by triggers';
+CREATE FUNCTION sensing.bump_detection_config() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE sensing.detection_config SET version = version + 1;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER thresholds_bump_config AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sensing.thresholds
+    FOR EACH STATEMENT EXECUTE FUNCTION sensing.bump_detection_config();
+CREATE TRIGGER profiles_bump_config AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON sensing.profiles
+    FOR EACH STATEMENT EXECUTE FUNCTION sensing.bump_detection_config();
