@@ -70,6 +70,9 @@ def replay(
     detect: Annotated[
         bool, typer.Option(help="Run detection and incident correlation on the replayed readings")
     ] = True,
+    territory: Annotated[
+        str | None, typer.Option(help="Look the sensors up in this territory (name or id) only")
+    ] = None,
 ) -> None:
     """Store the readings of FILE once each (replaying it again stores nothing new); bad rows go to sensing.rejected."""
     from sensing.replay import replay_csv
@@ -82,6 +85,7 @@ def replay(
         speed=speed,
         encoding=encoding,
         after_insert=after_insert_factory() if detect else None,
+        territory=territory,
     )
     typer.echo(report.summary())
 
@@ -92,7 +96,9 @@ def import_telraam_command(
     file: Annotated[
         Path, typer.Argument(help="Telraam hourly export, e.g. opendata_fr/chateaubourg_telraam/*.csv.gz")
     ],
-    territory: Annotated[str, typer.Option(help="Territory of the sensors (created if absent)")] = "Châteaubourg",
+    territory: Annotated[
+        str, typer.Option(help="Territory of the sensors (created if absent)")
+    ] = "Châteaubourg",
     min_uptime: Annotated[
         float, typer.Option(help="Hours counted for less than this part of their length are refused")
     ] = 0.5,
@@ -111,7 +117,9 @@ def import_montpellier_counts_command(
     streets: Annotated[
         Path, typer.Option(help="VilleMTP_MTP_FilaireVoies.zip: the street arcs that place the count points")
     ],
-    territory: Annotated[str, typer.Option(help="Territory of the sensors (created if absent)")] = "Montpellier",
+    territory: Annotated[
+        str, typer.Option(help="Territory of the sensors (created if absent)")
+    ] = "Montpellier",
 ) -> None:
     """Register Montpellier's count points and store each campaign's TJM/24, PHJM, PHJS once (docs/sensing-data.md)."""
     from sensing.datasets.montpellier_counts import import_montpellier_counts
@@ -181,10 +189,13 @@ def simulate_command(
     duration_s: Annotated[
         float | None, typer.Option("--duration-s", help="Stop after this many wall seconds (default: run on)")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the noise, faults and incidents (same seed, same readings)")] = 7,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the noise, faults and incidents (same seed, same readings)")
+    ] = 7,
     rate: Annotated[float | None, typer.Option(help="Cap on readings published per second")] = None,
     lookback_s: Annotated[
-        float, typer.Option("--lookback-s", help="Start this many seconds in the past (history for the console)")
+        float,
+        typer.Option("--lookback-s", help="Start this many seconds in the past (history for the console)"),
     ] = 6 * 3600,
     territory: Annotated[
         str | None, typer.Option(help="Territory name (default: Helsinki (centre), else the first one)")

@@ -42,10 +42,12 @@ def _open(path: Path, encoding: str) -> TextIO:
     return path.open(encoding=encoding, newline="")
 
 
-def _sensor_ids(conn: psycopg.Connection, names: list[str]) -> dict[str, int]:
+def _sensor_ids(conn: psycopg.Connection, names: list[str], territory: str | None = None) -> dict[str, int]:
     rows = conn.execute(
-        "SELECT name, array_agg(id ORDER BY id) FROM twin.sensors WHERE name = ANY(%s) GROUP BY name",
-        (names,),
+        "SELECT s.name, array_agg(s.id ORDER BY s.id) FROM twin.sensors s JOIN twin.territory t"
+        " ON t.id = s.territory_id WHERE s.name = ANY(%s)"
+        " AND (%s::text IS NULL OR t.name = %s::text OR t.id::text = %s::text) GROUP BY s.name",
+        (names, territory, territory, territory),
     ).fetchall()
     found = {name: ids for name, ids in rows}
     missing = [n for n in names if n not in found]
@@ -55,7 +57,9 @@ def _sensor_ids(conn: psycopg.Connection, names: list[str]) -> dict[str, int]:
         )
     ambiguous = [n for n in names if len(found[n]) > 1]
     if ambiguous:
-        raise InvalidInput(f"several sensors are named {', '.join(ambiguous)}: rename them so each is unique")
+        raise InvalidInput(
+            f"several sensors are named {', '.join(ambiguous)}: give --territory, or rename them so each is unique"
+        )
     return {n: int(found[n][0]) for n in names}
 
 
@@ -123,10 +127,12 @@ def replay_csv(
     batch_size: int = 5000,
     encoding: str = "utf-8",
     after_insert: AfterInsert | None = None,
+    territory: str | None = None,
 ) -> ReplayReport:
     """Store every reading of a wide CSV file; ``speed`` (e.g. 60: an hour of data per minute) paces the replay
     in data time, committing each row as it goes; without it the file is written as fast as the database takes it.
     ``after_insert`` (live push, detection, incidents: ``incidents.pipeline``) runs on every stored batch.
+    ``territory`` (name or id) looks the sensors up in that territory only.
     """
     try:
         naive_tz: tzinfo = ZoneInfo(timezone)
@@ -145,7 +151,7 @@ def replay_csv(
         cells = [h.strip() for h in header.rstrip("\r\n").split(";")]
         if len(cells) < 2 or not header.strip():
             raise InvalidInput(f"{path}: the first line should be a header such as Timestamp;p227;p235")
-        columns = _sensor_ids(conn, [f"{sensor_prefix}{c}" for c in cells[1:]])
+        columns = _sensor_ids(conn, [f"{sensor_prefix}{c}" for c in cells[1:]], territory)
         by_column = {c: columns[f"{sensor_prefix}{c}"] for c in cells[1:]}
         conn.commit()
         store.load_sensors(conn)

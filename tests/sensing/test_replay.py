@@ -47,7 +47,7 @@ def test_replay_stores_each_reading_once_and_refuses_bad_rows(
     path = tmp_path / "scada-replay-test.csv"
     path.write_text(CSV, encoding="utf-8")
     monkeypatch.setenv("HYPERVISEUR_DATABASE_URL", database_url)
-    result = CliRunner().invoke(app, ["sensing", "replay", str(path)])
+    result = CliRunner().invoke(app, ["sensing", "replay", str(path), "--territory", "Sensing test"])
     assert result.exit_code == 0, result.output
     # 6 readings stored (p227 ×2, T1 ×4); the repeated 00:05 row gives 2 duplicates.
     assert "7 rows: 6 readings stored, 2 duplicates, 3 rejected" in result.output
@@ -67,7 +67,7 @@ def test_replay_stores_each_reading_once_and_refuses_bad_rows(
     ]
 
     # Replaying the same file again stores nothing new (the rejections are recorded again: each try is logged).
-    again = replay_csv(database_url, path)
+    again = replay_csv(database_url, path, territory="Sensing test")
     assert (again.counts.inserted, again.counts.duplicates, again.counts.rejected) == (0, 8, 3)
     assert len(_rows(database_url, sensor_ids["p227"])) == 2
 
@@ -77,7 +77,9 @@ def test_replay_with_prefix_timezone_and_speed(
 ) -> None:
     path = tmp_path / "levels.csv"
     path.write_text("Timestamp;1\n2021-03-02 01:00:00;3,5\n2021-03-02 01:00:30;3,6\n", encoding="utf-8")
-    report = replay_csv(database_url, path, sensor_prefix="T", timezone="Europe/Paris", speed=100)
+    report = replay_csv(
+        database_url, path, sensor_prefix="T", timezone="Europe/Paris", speed=100, territory="Sensing test"
+    )
     assert report.counts.inserted == 2
     stored = dict(_rows(database_url, sensor_ids["T1"]))
     assert stored[datetime(2021, 3, 2, 0, 0, tzinfo=UTC)] == 3.5  # 01:00 in Paris is 00:00 UTC in March
