@@ -103,7 +103,9 @@ async def sensing_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
         simulator.start()
     try:
         async with running_maintenance(  # rollups every 5 min, retention hourly (sensing/maintenance.py)
-            app.state.database_url, raw_retention_days=settings.sensing.raw_retention_days
+            app.state.database_url,
+            raw_retention_days=settings.sensing.raw_retention_days,
+            rejected_retention_days=settings.sensing.rejected_retention_days,
         ):
             yield
     finally:

@@ -150,6 +150,9 @@ class SensingSettings(BaseSettings):
     raw_retention_days: int = Field(
         default=0, ge=0, description="raw readings older than this are dropped once rolled up (0: keep all)"
     )
+    rejected_retention_days: int = Field(
+        default=90, ge=1, description="refused readings (sensing.rejected) are kept this long for operators"
+    )
     events_retention_days: int = Field(
         default=30, ge=1, description="logged live events (incidents, detections) replayable for this long"
     )
