@@ -128,6 +128,10 @@ def ingest_router() -> APIRouter:
             " answers 422 and changes nothing."
         ),
         dependencies=[Depends(require(Group.INGEST))],
+        responses={
+            413: {"description": "Batch over 8 MiB: split it"},
+            422: {"description": "No valid reading in the batch: nothing stored; the reasons are in the answer"},
+        },
     )
     async def post_readings(
         request: Request,

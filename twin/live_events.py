@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 import psycopg
+from psycopg.rows import tuple_row
 
 LOGGED_CHANNEL = "live_events"
 SENSOR_CHANNEL = "sensor_updates"
@@ -58,7 +59,7 @@ def emit(
 
     ``audience`` is a layer visibility (public, internal, restricted): who may receive it.
     """
-    row = conn.execute(
+    row = conn.cursor(row_factory=tuple_row).execute(
         "SELECT live.emit(%s, %s, %s, %s::jsonb)",
         (topic, audience, territory_id, orjson.dumps(payload).decode()),
     ).fetchone()

@@ -111,9 +111,11 @@ def test_operator_signs_in_with_totp_and_the_map_renders(browse: Any, server: st
     assert any("/tiles/style.json?lang=fr" in u for u in recorded.requests)
     assert any(urlsplit(u).path.startswith("/tiles/glyphs/") for u in recorded.requests)
     assert any(urlsplit(u).path.startswith("/tiles/sprites/") for u in recorded.requests)
-    # The live indicator reaches "open" over ws://<same host>/tiles/events.
+    # The live indicator reaches "open" over ws://<same host>/tiles/events; the panels share one live stream.
     page.wait_for_selector("#live-state[data-state=open]", timeout=10_000)
-    assert recorded.websockets == [server.replace("http://", "ws://") + "/tiles/events"]
+    ws_origin = server.replace("http://", "ws://")
+    assert all(u.startswith(ws_origin + "/") for u in recorded.websockets)
+    assert sorted(urlsplit(u).path for u in recorded.websockets) == ["/api/live/ws", "/tiles/events"]
     # French first: the UI and the layer panel (catalog titles) are in French.
     assert page.locator("#sign-out").inner_text() == "Se déconnecter"
     assert page.locator("label[for=layer-buildings]").inner_text().startswith("Bâtiments")

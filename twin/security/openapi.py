@@ -62,6 +62,7 @@ def document_errors(operation: dict[str, Any], permission: dict[str, Any]) -> No
     fastapi_422 = responses.get("422")
     if fastapi_422 is not None and fastapi_422.get("description") == "Validation Error":
         del responses["422"]
+    if operation.get("parameters") or operation.get("requestBody"):
         responses.setdefault("400", _problem("400"))
     responses.setdefault("401", _problem("401"))
     if permission["group"] != Group.PUBLIC.value or permission["session"]:

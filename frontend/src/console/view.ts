@@ -22,6 +22,9 @@ import { mapPicker } from './mappick';
 import '../routing/panel';
 import '../routing/closures-panel';
 import '../dispatch/panel';
+import '../incidents/panel';
+import '../incidents/log-panel';
+import '../sensing/panel';
 
 export interface ViewHooks {
   navigate(path: string): void;

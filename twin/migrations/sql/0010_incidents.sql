@@ -26,6 +26,9 @@ CREATE TABLE incidents.incidents (
     asset_layer      text,
     asset_id         bigint,
     opened_at        timestamptz NOT NULL DEFAULT now(),
+    -- Observation time of the latest detection joined (opened_at for an incident declared by hand):
+    -- detections of a later batch join the incident while they start within the correlation window of it.
+    last_observed_at timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
     acknowledged_at  timestamptz,
     assigned_at      timestamptz,
@@ -42,7 +45,7 @@ CREATE TABLE incidents.incidents (
 COMMENT ON TABLE incidents.incidents IS 'Incidents: detected or declared, located, prioritised, with a lifecycle';
 CREATE INDEX incidents_open_idx ON incidents.incidents (territory_id, priority DESC) WHERE status <> 'resolved';
 CREATE INDEX incidents_geom_idx ON incidents.incidents USING gist (geom);
-CREATE INDEX incidents_h3_idx ON incidents.incidents (h3_cell) WHERE status <> 'resolved';
+CREATE INDEX incidents_h3_idx ON incidents.incidents (territory_id, category, h3_cell) WHERE status <> 'resolved';
 
 -- The main courante: every event of the control room, in order, attached to an incident or general.
 CREATE TABLE incidents.log (
