@@ -202,6 +202,10 @@ def serve(
         log_level="info",
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
+        # Open SSE streams never end by themselves: without a bound a stop would wait for every client.
+        timeout_graceful_shutdown=5,
+        # Per-message deflate costs more CPU than the hub when fanning out to a thousand consoles (docs/live.md).
+        ws_per_message_deflate=False,
     )
 
 

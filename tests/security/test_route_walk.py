@@ -25,6 +25,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from layers.catalog import load_catalog
+from tests.incidents.helpers import walk_incident
 from tests.layers.ogc_fixtures import (
     TERRITORY,
     Caller,
@@ -96,6 +97,22 @@ def _feature(world: World) -> str:
 PUBLIC_COLLECTION = "street_lights"
 WALK_RASTER = "walk_raster"  # raster tiles: a name no test registers
 
+STA_SETS = ("Things", "Locations", "Sensors", "Datastreams", "ObservedProperties", "Observations")
+STA_SINGLE_PATHS = (
+    "Things({key})",
+    "Things({key})/Locations",
+    "Things({key})/Datastreams",
+    "Locations({key})",
+    "Locations({key})/Things",
+    "Sensors({key})",
+    "Sensors({key})/Datastreams",
+    "Datastreams({key})",
+    "Datastreams({key})/Thing",
+    "Datastreams({key})/Sensor",
+    "Datastreams({key})/ObservedProperty",
+    "Datastreams({key})/Observations",
+)
+
 # (METHOD, path as in the OpenAPI document) → its inputs. Extend it with every new route.
 INPUTS: dict[tuple[str, str], Call] = {
     ("GET", "/health"): Call(),
@@ -119,6 +136,39 @@ INPUTS: dict[tuple[str, str], Call] = {
     ("POST", "/api/sensing/readings"): Call(
         body=lambda w, c: [{"sensor": 1, "observed_at": "2019-01-01T00:00:00Z", "value": 1.0}]
     ),
+    # sensing read API (sensing/read_routes.py): sensor 1 may be absent or hidden (404 is allowed), thresholds
+    # are created for the kind noise; PATCH and DELETE name no threshold.
+    ("GET", "/api/sensing/kinds"): Call(),
+    ("GET", "/api/sensing/sensors"): Call(query={"territory": TERRITORY}),
+    ("GET", "/api/sensing/sensors/{sensor_id}"): Call(path={"sensor_id": 1}),
+    ("GET", "/api/sensing/sensors/{sensor_id}/readings"): Call(path={"sensor_id": 1}, query={"step": "auto"}),
+    ("GET", "/api/sensing/sensors/{sensor_id}/profile"): Call(path={"sensor_id": 1}),
+    ("GET", "/api/sensing/detections"): Call(query={"limit": "5"}),
+    ("GET", "/api/sensing/quality"): Call(query={"territory": TERRITORY}),
+    ("GET", "/api/sensing/rejected"): Call(query={"limit": "5"}),
+    ("GET", "/api/sensing/thresholds"): Call(query={"kind": "no2"}),
+    ("POST", "/api/sensing/thresholds"): Call(
+        body=lambda w, c: {
+            "kind": "noise",
+            "severity": "info",
+            "direction": "above",
+            "value": 199.0,
+            "label_fr": "Marche de la route",
+            "label_en": "Route walk",
+        }
+    ),
+    ("PATCH", "/api/sensing/thresholds/{threshold_id}"): Call(
+        path={"threshold_id": 999_999_999}, body=lambda w, c: {"value": 1.0}
+    ),
+    ("DELETE", "/api/sensing/thresholds/{threshold_id}"): Call(path={"threshold_id": 999_999_999}),
+    # SensorThings (sensing/sta.py): entity 1 may be absent or hidden (404 is allowed).
+    ("GET", "/sta/v1.1"): Call(),
+    **{("GET", f"/sta/v1.1/{name}"): Call(query={"$top": "2"}) for name in STA_SETS},
+    **{("GET", f"/sta/v1.1/{path}"): Call(path={"key": "1"}) for path in STA_SINGLE_PATHS},
+    ("GET", "/sta/v1.1/ObservedProperties({key})"): Call(path={"key": "'no2'"}),
+    ("GET", "/sta/v1.1/ObservedProperties({key})/Datastreams"): Call(path={"key": "'no2'"}),
+    ("GET", "/sta/v1.1/Observations({key})"): Call(path={"key": "'1-1546300800000'"}),
+    ("GET", "/sta/v1.1/Observations({key})/Datastream"): Call(path={"key": "'1-1546300800000'"}),
     ("GET", "/api/territories"): Call(),
     ("GET", "/api/territories/{name_or_id}"): Call(path={"name_or_id": TERRITORY}),
     ("GET", "/ogc"): Call(),
@@ -269,6 +319,43 @@ INPUTS: dict[tuple[str, str], Call] = {
     ("POST", "/api/dispatch/my-jobs/{job_id}/status"): Call(
         path={"job_id": lambda w: walk_job(w.url, w.territory_id)}, body=lambda w, c: {"status": "started"}
     ),
+    # incidents and the main courante (incidents/routes.py): each write spends a fresh incident of the walk's
+    # territory; a crew linked to no crew sees none (404 on reads by id).
+    ("GET", "/api/incidents"): Call(query={"territory": TERRITORY}),
+    ("POST", "/api/incidents"): Call(
+        body=lambda w, c: {
+            "territory": TERRITORY,
+            "title": "Route walk",
+            "category": "other",
+            "severity": "info",
+            "lon": 7.751,
+            "lat": 48.581,
+        }
+    ),
+    ("GET", "/api/incidents/log"): Call(query={"territory": TERRITORY, "limit": "5"}),
+    ("POST", "/api/incidents/log"): Call(body=lambda w, c: {"territory": TERRITORY, "text": "route walk"}),
+    ("GET", "/api/incidents/{incident_id}"): Call(
+        path={"incident_id": lambda w: walk_incident(w.url, w.territory_id)}
+    ),
+    ("PATCH", "/api/incidents/{incident_id}"): Call(
+        path={"incident_id": lambda w: walk_incident(w.url, w.territory_id)},
+        body=lambda w, c: {"priority": 5},
+    ),
+    ("POST", "/api/incidents/{incident_id}/acknowledge"): Call(
+        path={"incident_id": lambda w: walk_incident(w.url, w.territory_id)}, body=lambda w, c: {}
+    ),
+    ("POST", "/api/incidents/{incident_id}/assign"): Call(
+        path={"incident_id": lambda w: walk_incident(w.url, w.territory_id)},
+        body=lambda w, c: {"assigned_to": "route walk"},
+    ),
+    ("POST", "/api/incidents/{incident_id}/resolve"): Call(
+        path={"incident_id": lambda w: walk_incident(w.url, w.territory_id)},
+        body=lambda w, c: {"resolution": "route walk"},
+    ),
+    # live stream (live/): the walk asks without 'Accept: text/event-stream', so the endless stream answers
+    # 406 to whoever may open it (tests/live/test_resume.py reads real streams).
+    ("GET", "/api/live/events"): Call(query={"topics": "incident"}),
+    ("GET", "/api/live/status"): Call(),
 }
 
 

@@ -31,3 +31,27 @@ BEGIN
     RETURN new_id;
 END $$;
 COMMENT ON FUNCTION live.emit(text, text, integer, jsonb) IS 'Append a pushed event and NOTIFY live_events at commit';
+
+-- The replay horizon: every event with an id up to pruned_through may be gone. A client resuming from an
+-- older id cannot be replayed exactly and is told to reload its state (resync).
+CREATE TABLE live.horizon (
+    only_row       boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    pruned_through bigint NOT NULL DEFAULT 0
+);
+INSERT INTO live.horizon DEFAULT VALUES;
+COMMENT ON TABLE live.horizon IS 'Highest id pruned from live.events: resuming from an older id needs a resync';
+
+-- Prune the events older than p_before (a cheap range delete on the BRIN index) and move the horizon.
+CREATE FUNCTION live.prune(p_before timestamptz) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    removed integer;
+    highest bigint;
+BEGIN
+    WITH gone AS (DELETE FROM live.events WHERE at < p_before RETURNING id)
+    SELECT count(*), max(id) INTO removed, highest FROM gone;
+    IF highest IS NOT NULL THEN
+        UPDATE live.horizon SET pruned_through = greatest(pruned_through, highest);
+    END IF;
+    RETURN removed;
+END $$;
+COMMENT ON FUNCTION live.prune(timestamptz) IS 'Delete pushed events older than the given time; record the horizon';
