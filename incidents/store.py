@@ -113,7 +113,15 @@ def announce(conn: Conn, incident_id: int, action: str) -> dict[str, Any]:
     return current
 
 
+#: incidents.log.text holds at most this many characters (CHECK in migration 0010).
+LOG_TEXT_MAX = 10_000
+
+
 def _log(conn: Conn, current: dict[str, Any], author: str, entry: str, text: str, **data: Any) -> None:
+    # A generated entry quotes what the operator wrote (a resolution up to 10,000 characters) after a prefix:
+    # the log keeps the beginning; the incident keeps the whole text.
+    if len(text) > LOG_TEXT_MAX:
+        text = text[: LOG_TEXT_MAX - 1] + "…"
     add_entry(
         conn,
         territory_id=current["territory_id"],
