@@ -130,7 +130,9 @@ def ingest_router() -> APIRouter:
         dependencies=[Depends(require(Group.INGEST))],
         responses={
             413: {"description": "Batch over 8 MiB: split it"},
-            422: {"description": "No valid reading in the batch: nothing stored; the reasons are in the answer"},
+            422: {
+                "description": "No valid reading in the batch: nothing stored; the reasons are in the answer"
+            },
         },
     )
     async def post_readings(

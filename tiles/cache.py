@@ -255,4 +255,3 @@ class TileCache:
 
     def _is_pending(self, key: TileKey) -> bool:
         return any(_touches(bbox, key.tile) for bbox in self._pending.get(key.layer, ()))
-

@@ -59,10 +59,14 @@ def emit(
 
     ``audience`` is a layer visibility (public, internal, restricted): who may receive it.
     """
-    row = conn.cursor(row_factory=tuple_row).execute(
-        "SELECT live.emit(%s, %s, %s, %s::jsonb)",
-        (topic, audience, territory_id, orjson.dumps(payload).decode()),
-    ).fetchone()
+    row = (
+        conn.cursor(row_factory=tuple_row)
+        .execute(
+            "SELECT live.emit(%s, %s, %s, %s::jsonb)",
+            (topic, audience, territory_id, orjson.dumps(payload).decode()),
+        )
+        .fetchone()
+    )
     assert row is not None
     return int(row[0])
 

@@ -24,6 +24,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE sensing.detections, sensing.profiles, sensing.thresholds, sensing.detection_config")
+    op.execute(
+        "DROP TABLE sensing.detections, sensing.profiles, sensing.thresholds, sensing.detection_config"
+    )
     op.execute("DROP FUNCTION sensing.bump_detection_config()")
     op.execute("ALTER TABLE sensing.kinds DROP COLUMN visibility, DROP COLUMN category")
