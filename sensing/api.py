@@ -8,9 +8,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import APIRouter, Body, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from psycopg_pool import ConnectionPool
 
 from sensing.maintenance import running_maintenance
 from sensing.mqtt import MqttIngester
@@ -40,11 +40,11 @@ def _store(app: FastAPI) -> ReadingStore:
     return store
 
 
-def _write(url: str, store: ReadingStore, payload: bytes) -> WriteResult:
+def _write(pool: ConnectionPool, store: ReadingStore, payload: bytes) -> WriteResult:
     """Parse and store in one transaction; a batch with nothing valid is rolled back whole (the caller
     gets every reason in the answer, so nothing needs keeping in ``sensing.rejected``)."""
     readings, rejections = readings_from_json(payload, source="http", origin=ROUTE)
-    with psycopg.connect(url) as conn:
+    with pool.connection() as conn:
         result = store.write(conn, readings, rejections, source="http", origin=ROUTE)
         if result.inserted + result.duplicates == 0:
             conn.rollback()
@@ -76,6 +76,11 @@ async def sensing_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
     background (paho reconnects), and readings published meanwhile wait in the broker's persistent session.
     """
     settings = app.state.settings
+    # HTTP batches write with the synchronous ReadingStore in worker threads: a small pool of its own keeps them
+    # off the async pool and saves a connection set-up per batch.
+    ingest_pool = ConnectionPool(app.state.database_url, min_size=0, max_size=4, open=False, timeout=10)
+    ingest_pool.open(wait=False)
+    app.state.ingest_pool = ingest_pool
     ingester: MqttIngester | None = None
     if settings.sensing.ingest:
         host, port = broker_address(settings)
@@ -113,6 +118,7 @@ async def sensing_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[None]:
             await asyncio.to_thread(simulator.stop)
         if ingester is not None:
             await asyncio.to_thread(ingester.stop)
+        await asyncio.to_thread(ingest_pool.close, 5)
 
 
 def ingest_router() -> APIRouter:
@@ -144,8 +150,8 @@ def ingest_router() -> APIRouter:
             return JSONResponse(
                 {"detail": f"batch over {MAX_BATCH_BYTES // 1024 // 1024} MiB: split it"}, status_code=413
             )
-        url = request.app.state.database_url
-        result = await asyncio.to_thread(_write, url, _store(request.app), payload)
+        pool = request.app.state.ingest_pool
+        result = await asyncio.to_thread(_write, pool, _store(request.app), payload)
         content = _answer(result)
         if result.inserted + result.duplicates == 0:
             content["detail"] = "no valid reading in the batch: nothing stored"
