@@ -565,6 +565,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ws-clients", type=int, default=1000)
     parser.add_argument("--ws-events", type=int, default=50)
     parser.add_argument(
+        "--gateway-readings",
+        type=int,
+        default=GATEWAY_READINGS,
+        help="readings per message of the gateway variants (12: an hour of 5-minute values)",
+    )
+    parser.add_argument(
         "--only", default="throughput,latency,breach,fanout,memory", help="comma-separated parts to run"
     )
     return parser.parse_args(argv)
@@ -595,7 +601,7 @@ def throughput_lines(
 ) -> list[Line]:
     rows = battledim_rows(sensor_ids, args.steps)
     messages = mqtt_messages(rows)
-    gateway = mqtt_messages(rows, GATEWAY_READINGS)
+    gateway = mqtt_messages(rows, args.gateway_readings)
     print(f"\n1. Throughput: {len(rows):,} readings ({args.sensors} sensors × {args.steps} steps of 5 min)")
     create_peer_table(url)
     started = time.perf_counter()
@@ -604,7 +610,8 @@ def throughput_lines(
     variants: dict[str, tuple[Callable[[], AfterInsert | None], list[tuple[str, bytes]]]] = {
         "no hook": (lambda: None, messages),
         "production stage": (production_stage, messages),
-        f"no hook, {GATEWAY_READINGS} readings per message": (lambda: None, gateway),
+        f"no hook, {args.gateway_readings} readings per message": (lambda: None, gateway),
+        f"production stage, {args.gateway_readings} readings per message": (production_stage, gateway),
     }
     results = {name: Throughput(len(rows)) for name in variants}
     copy = Throughput(len(rows))
