@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from twin.cluster import EmbeddedCluster
+
 import os
 from pathlib import Path
 
@@ -48,3 +53,21 @@ def missing(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def fresh_database(cluster: EmbeddedCluster, name: str) -> str:
+    """A second database in the session's cluster, migrated to head: for tests that change shared defaults
+    (schemathesis deletes and edits whatever rows it finds)."""
+    import psycopg
+
+    from twin.db import migrate
+
+    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = cluster.url(name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pgrouting")
+    migrate(url)
+    return url

@@ -21,7 +21,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.common import fresh_database
 from tests.layers.ogc_fixtures import TERRITORY, load_territory, running_server, signed_in
+from twin.cluster import EmbeddedCluster
 
 MAX_EXAMPLES = 20
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
@@ -37,8 +39,16 @@ KNOWN_FINDINGS = [
 
 
 @pytest.fixture(scope="module")
-def live(database_url: str) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
+def fuzzed_url(pg_cluster: EmbeddedCluster) -> str:
+    """A database of its own: the fuzzer deletes and edits whatever rows it finds (thresholds, incidents…),
+    which other tests of the session rely on."""
+    return fresh_database(pg_cluster, "schemathesis")
+
+
+@pytest.fixture(scope="module")
+def live(fuzzed_url: str) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
     """The server, an admin's bearer header, and path parameters that name things that exist."""
+    database_url = fuzzed_url
     territory_id = load_territory(database_url)
     admin = signed_in(database_url, "admin")  # second factor done: a full-scope session
     crew = signed_in(database_url, "crew")
@@ -120,14 +130,14 @@ NUL_REQUESTS = [
 
 
 @pytest.mark.parametrize(("method", "path", "body"), NUL_REQUESTS)
-def test_issue_nul_character_is_bad_input_not_a_server_error(live, database_url, method, path, body):
+def test_issue_nul_character_is_bad_input_not_a_server_error(live, fuzzed_url, method, path, body):
     # Found by schemathesis: PostgreSQL refuses NUL in text and jsonb, and the refusal was answered 500.
     url, headers, _ = live
     response = httpx.request(method, f"{url}{path}", json=body, headers=headers, timeout=30)
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert "NUL character" in response.json()["detail"]
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(fuzzed_url) as conn:
         assert (
             conn.execute("SELECT count(*) FROM auth.accounts WHERE username = 'nul-test'").fetchone()[0] == 0
         )

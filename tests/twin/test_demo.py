@@ -40,6 +40,7 @@ def test_demo_serves_the_default_territory_and_is_idempotent() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERVISEUR_")} | {
         "HYPERVISEUR_VAR_DIR": str(base / "var"),
         "HYPERVISEUR_DB_PORT": str(free_port()),
+        "HYPERVISEUR_MQTT_PORT": str(free_port()),
     }
     try:
         for run in (1, 2):
@@ -72,5 +73,7 @@ def test_demo_serves_the_default_territory_and_is_idempotent() -> None:
             else:
                 assert "road_edges: " not in output, "the second run must not import again"
     finally:
+        # The demo leaves its database and broker running for the next `make demo`: stop both.
+        subprocess.run([HYPERVISEUR, "broker", "stop"], env=env, capture_output=True)
         subprocess.run([HYPERVISEUR, "db", "stop"], env=env, capture_output=True)
         subprocess.run(["rm", "-rf", str(base)], check=False)
