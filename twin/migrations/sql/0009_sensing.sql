@@ -65,6 +65,8 @@ BEGIN
                 name, month_start, month_start + interval '1 month');
             -- Readings arrive roughly in time order: a BRIN index on time is tiny and serves range scans.
             EXECUTE format('CREATE INDEX %I ON sensing.%I USING brin (observed_at)', name || '_brin', name);
+            -- and on arrival time: the incremental rollup (migration 0013) reads "received since".
+            EXECUTE format('CREATE INDEX %I ON sensing.%I USING brin (received_at)', name || '_received_brin', name);
         END IF;
     END IF;
     RETURN name;

@@ -1,5 +1,5 @@
 -- Downsampled readings for long ranges (hourly and daily buckets per sensor, in UTC), the watermark of the
--- incremental rollup, and a BRIN index on received_at so that "what arrived since the last run" is cheap.
+-- incremental rollup (it reads "what arrived since the last run" through the received_at BRIN of 0009).
 -- Raw monthly partitions older than the retention are dropped whole once rolled up (sensing/retention.py).
 
 CREATE TABLE sensing.readings_hourly (
@@ -110,36 +110,3 @@ BEGIN
     RETURN cardinality(sensors);
 END $$;
 COMMENT ON FUNCTION sensing.rollup(timestamptz, timestamptz) IS 'Recompute the buckets of every sensor day in [from, to)';
-
--- Partitions get a second BRIN index, on received_at: the incremental rollup reads "received since".
-CREATE OR REPLACE FUNCTION sensing.ensure_partition(at timestamptz) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    month_start timestamptz := date_trunc('month', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
-    name text := 'readings_' || to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM');
-BEGIN
-    IF to_regclass('sensing.' || name) IS NULL THEN
-        -- Two ingesters may race for a new month: one creates it, the other finds it.
-        PERFORM pg_advisory_xact_lock(hashtext('sensing.ensure_partition'));
-        IF to_regclass('sensing.' || name) IS NULL THEN
-            EXECUTE format(
-                'CREATE TABLE sensing.%I PARTITION OF sensing.readings FOR VALUES FROM (%L) TO (%L)',
-                name, month_start, month_start + interval '1 month');
-            -- Readings arrive roughly in time order: a BRIN index on time is tiny and serves range scans.
-            EXECUTE format('CREATE INDEX %I ON sensing.%I USING brin (observed_at)', name || '_brin', name);
-            EXECUTE format('CREATE INDEX %I ON sensing.%I USING brin (received_at)', name || '_received_brin', name);
-        END IF;
-    END IF;
-    RETURN name;
-END $$;
-
-DO $$
-DECLARE
-    part text;
-BEGIN
-    FOR part IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                WHERE i.inhparent = 'sensing.readings'::regclass LOOP
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON sensing.%I USING brin (received_at)',
-                       part || '_received_brin', part);
-    END LOOP;
-END $$;

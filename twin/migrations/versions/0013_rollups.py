@@ -27,5 +27,4 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION sensing.rollup(timestamptz, timestamptz), sensing.rollup()")
     op.execute("DROP FUNCTION sensing.rollup_days(bigint[], timestamptz[])")
     op.execute("DROP TABLE sensing.rollup_state, sensing.readings_daily, sensing.readings_hourly")
-    # ensure_partition keeps creating the received_at index: harmless under 0012, and 0009's downgrade
-    # drops the whole schema.
+    # The received_at BRIN of each partition comes from 0009's ensure_partition: it stays.
