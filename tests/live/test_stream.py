@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import psycopg
@@ -34,6 +35,14 @@ def _refusal(server: LiveServer, headers: dict[str, str], **query: object) -> tu
 
 def _subscribers(server: LiveServer) -> int:
     return len(server.app.state.live.hub)
+
+
+def _settled_subscribers(server: LiveServer, timeout_s: float = 10.0) -> int:
+    """The hub's count once earlier tests' sockets have finished closing server-side (that is asynchronous)."""
+    deadline = time.monotonic() + timeout_s
+    while _subscribers(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _subscribers(server)
 
 
 def test_a_committed_event_reaches_the_client_and_a_rolled_back_one_never_does(
@@ -83,7 +92,7 @@ def test_restricted_events_reach_an_operator_but_not_an_analyst(
 def test_anonymous_and_half_signed_in_callers_are_refused_with_a_problem(
     server: LiveServer, database_url: str
 ) -> None:
-    before = _subscribers(server)
+    before = _settled_subscribers(server)
     status, problem = _refusal(server, {})
     assert status == 401 and "sign in" in problem["detail"]
     status, problem = _refusal(server, {"Authorization": "Bearer not-a-token"})
