@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry.base import BaseGeometry
 
 from routing.closures import Closure
 from simulation.access import (
@@ -29,35 +28,10 @@ from simulation.access import (
     street_names,
 )
 from simulation.dependencies import DependencyModel
+from simulation.events import FloodEvent, InitiatingEvent, PipeBurstEvent, RoadClosureEvent
 from simulation.water.isolation import Isolation, SegmentModel
 from simulation.water.report import isolation_report, outage_reason
 from twin.errors import InvalidInput
-
-
-@dataclass(frozen=True)
-class RoadClosureEvent:
-    """Road arcs (``twin.road_edges`` ids) closed, e.g. for works or an accident."""
-
-    edge_ids: tuple[int, ...]
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class FloodEvent:
-    """A flooded polygon (WGS84) and the depth of water in it when known (metres)."""
-
-    area: BaseGeometry
-    water_level_m: float | None = None
-
-
-@dataclass(frozen=True)
-class PipeBurstEvent:
-    """A burst on a water link (its name in the water network): its segment is shut."""
-
-    pipe: str
-
-
-InitiatingEvent = RoadClosureEvent | FloodEvent | PipeBurstEvent
 
 
 @dataclass(frozen=True)
@@ -251,7 +225,7 @@ class _Collector:
         )
         if cause not in row["causes"]:
             row["causes"].append(cause)
-        row["reasons"].append(reason)
+        row["reasons"].append({"cause": cause, **reason})
 
     def assets(self) -> list[AffectedAsset]:
         return [

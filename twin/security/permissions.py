@@ -33,6 +33,9 @@ class Group(StrEnum):
     INCIDENTS = "incidents"  # reading incidents and the main courante
     INCIDENT_HANDLING = "incident_handling"  # declaring, acknowledging, assigning, resolving, log entries
     LIVE = "live"  # the WebSocket/SSE stream of incidents, detections and sensor updates (layer rules apply)
+    SIMULATION = "simulation"  # reading dependency links, consequence reports, scenarios and their results
+    SCENARIOS = "scenarios"  # creating, editing, running and deleting what-if scenarios; ad hoc reports
+    DEPENDENCY_EDITING = "dependency_editing"  # correcting dependency links, power feeders, re-deriving
 
 
 ENDPOINT_GROUPS: dict[Group, frozenset[Role]] = {
@@ -55,6 +58,12 @@ ENDPOINT_GROUPS: dict[Group, frozenset[Role]] = {
     # The control room handles incidents.
     Group.INCIDENT_HANDLING: frozenset({Role.ADMIN, Role.OPERATOR}),
     Group.LIVE: SIGNED_IN,
+    # Reports name restricted assets (water network) only to the roles that may see that layer.
+    Group.SIMULATION: SIGNED_IN,
+    # Planners try their what-ifs; the control room too (never on the live state, which scenarios fork).
+    Group.SCENARIOS: frozenset({Role.ADMIN, Role.OPERATOR, Role.PLANNER}),
+    # The dependency model is network data: those who edit the twin's networks correct it.
+    Group.DEPENDENCY_EDITING: frozenset({Role.ADMIN, Role.GIS_EDITOR, Role.PLANNER}),
 }
 
 # Layer visibility from the catalog (twin.layer_catalog.visibility).
