@@ -283,6 +283,7 @@ def _register_subcommands() -> None:
     from detection.cli import detection_app
     from layers.cli import import_app
     from sensing.cli import sensing_app
+    from simulation.cli import dependencies_app, synthesize_app
     from tiles.cli import add_raster_commands
     from twin.security.audit_cli import audit_app
     from twin.security.cli import keys_app, user_app
@@ -294,6 +295,8 @@ def _register_subcommands() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(sensing_app, name="sensing")
     app.add_typer(detection_app, name="detection")
+    app.add_typer(synthesize_app, name="synthesize")
+    app.add_typer(dependencies_app, name="dependencies")
     detection_cli.on_detections = _correlate
     sensing_cli.after_insert_factory = _after_insert
 
