@@ -3,12 +3,17 @@
 The classic model-based method (Pérez et al. 2011, "Methodology for leakage isolation using pressure
 sensitivity analysis in water distribution networks"; Casillas et al. 2013):
 
-1. **Baseline**: one single-period EPANET run (pressure-dependent demand) of the model at a representative
-   time — 03:00 by default, near the minimum night flow, when a leak is the largest share of the flow.
+1. **Baseline**: one EPANET run (pressure-dependent demand) of the model at representative times: either a
+   single period — 03:00 by default, near the minimum night flow, when a leak is the largest share of the
+   flow — or, **multi-period**, an extended-period run over several night hours (e.g. 02:00, 03:00, 04:00,
+   started an hour before the first) whose sensor values are averaged. A single period holds tank levels
+   fixed, so a leak fed by a tank moves no sensor (L-Town's tank T1 zone is blind); over hours the tank
+   drains, its zone's pressures and the pump's flow move, and the average also divides reading noise.
 2. **Signatures**: for every junction, the same run with a leak there (an EPANET emitter of
    ``unit_emitter_m3_h`` m³/h per √m); its signature is the change at the sensors (pressures in m, flows in
    m³/h), each divided by that sensor's noise so pressures and flows weigh by how much they can be trusted.
-   The whole matrix is one EPANET project kept open, one ``ENrunH`` per junction (L-Town: 782 runs < 1 s).
+   The whole matrix is one EPANET project kept open, one run per junction (L-Town: 782 single-period runs
+   < 1 s; 782 runs of 4 h ≈ 10 s).
 3. **Ranking**: the residual vector (readings − baseline, divided by the same noise) is compared with every
    signature by cosine similarity, which ignores the leak's unknown size; junctions are ranked by it, and each
    pipe gets the best score of its two end nodes (a leak on a pipe looks like a leak at its nearest node).
@@ -16,7 +21,8 @@ sensitivity analysis in water distribution networks"; Casillas et al. 2013):
 :func:`simulate_leak_readings` injects a leak the way :func:`simulation.water.hydraulics.run_leak_scenario`
 does — the pipe is split at ``split_at`` and an orifice of ``area_m2`` (discharge coefficient 0.75) opens at the
 new node — but as an EPANET emitter (same orifice law, ``Q = Cd·A·√(2·g·p)``) in one single-period run, and adds
-seeded Gaussian noise: :func:`evaluate_localisation` uses it to measure top-k hit rates on random leaks.
+seeded Gaussian noise (divided by √n for an average of n hourly readings, errors assumed independent from
+hour to hour): :func:`evaluate_localisation` uses it to measure top-k hit rates on random leaks.
 
 Pressure sensors default to the 33 of the BattLeDIM 2020 competition on L-Town (column names of its
 ``Pressures.csv``, which is not stored here: the list is given from the competition's description, and every
@@ -47,6 +53,11 @@ BATTLEDIM_PRESSURE_SENSORS: tuple[str, ...] = (
 )  # fmt: skip
 BATTLEDIM_FLOW_SENSORS: tuple[str, ...] = ("p227", "p235", "PUMP_1")
 NIGHT_TIME_S = 3 * 3600
+#: Multi-period default: readings averaged at 02:00, 03:00 and 04:00 (the night minimum of L-Town's patterns).
+NIGHT_TIMES_S: tuple[int, ...] = (2 * 3600, 3 * 3600, 4 * 3600)
+#: A multi-period run starts this long before its first sample, so a leak has already drained the tanks a bit.
+MULTI_PERIOD_LEAD_S = 3600
+WEEK_S = 7 * 24 * 3600
 GRAVITY_M_S2 = 9.81
 SECONDS_PER_HOUR = 3600.0
 
@@ -99,14 +110,27 @@ class Localisation:
 
 
 class _SinglePeriod:
-    """One EPANET project held open on a single-period copy of the model, for many runs of one time step."""
+    """One EPANET project held open on a prepared copy of the model, for many runs of the same period.
 
-    def __init__(self, project: Any, pressure_sensors: Sequence[str], flow_sensors: Sequence[str]) -> None:
+    ``sample_offsets_s``: times (s from the run's start) whose sensor values are averaged; ``(0,)`` for a
+    single period.
+    """
+
+    def __init__(
+        self,
+        project: Any,
+        pressure_sensors: Sequence[str],
+        flow_sensors: Sequence[str],
+        sample_offsets_s: Sequence[int] = (0,),
+    ) -> None:
         from wntr.epanet.util import EN
 
         self._en, self._codes = project, EN
         self._pressure_index = [project.ENgetnodeindex(name) for name in pressure_sensors]
         self._flow_index = [project.ENgetlinkindex(name) for name in flow_sensors]
+        self._offsets = tuple(sample_offsets_s)
+        self.watched_node: int | None = None  # its outflow is averaged over the samples too
+        self.watched_outflow_m3_h = 0.0
 
     def node_index(self, name: str) -> int:
         return int(self._en.ENgetnodeindex(name))
@@ -118,21 +142,41 @@ class _SinglePeriod:
         """What leaves the network at a node in the last run: its demand plus its emitter's flow."""
         return float(self._en.ENgetnodevalue(node_index, self._codes.DEMAND))
 
-    def solve(self) -> np.ndarray:
-        """Pressures (m) then flows (m³/h) at the sensors, in the sensors' order."""
+    def _read(self) -> np.ndarray:
         en, codes = self._en, self._codes
-        en.ENinitH(0)
-        en.ENrunH()
         pressures = [en.ENgetnodevalue(i, codes.PRESSURE) for i in self._pressure_index]
         flows = [en.ENgetlinkvalue(i, codes.FLOW) for i in self._flow_index]
         return np.array(pressures + flows, dtype=float)
 
+    def solve(self) -> np.ndarray:
+        """Pressures (m) then flows (m³/h) at the sensors, in the sensors' order, averaged over the samples."""
+        en = self._en
+        en.ENinitH(0)
+        wanted, total, outflow = set(self._offsets), None, 0.0
+        while True:
+            now_s = en.ENrunH()
+            if now_s in wanted:  # EPANET steps on every pattern step (5 min in L-Town): samples are hit
+                wanted.discard(now_s)
+                values = self._read()
+                total = values if total is None else total + values
+                if self.watched_node is not None:
+                    outflow += self.outflow_m3_h(self.watched_node)
+            if not wanted or en.ENnextH() <= 0:
+                break
+        if wanted or total is None:
+            raise InvalidInput(f"the hydraulic run never reached sample times {sorted(wanted)} s")
+        self.watched_outflow_m3_h = outflow / len(self._offsets)
+        return total / len(self._offsets)
+
 
 @contextmanager
 def _single_period(
-    model: Any, pressure_sensors: Sequence[str], flow_sensors: Sequence[str]
+    model: Any,
+    pressure_sensors: Sequence[str],
+    flow_sensors: Sequence[str],
+    sample_offsets_s: Sequence[int] = (0,),
 ) -> Iterator[_SinglePeriod]:
-    """Write ``model`` (already single-period) to a throwaway folder and open it with EPANET's toolkit."""
+    """Write ``model`` (prepared by :func:`period_model`) to a throwaway folder and open it with EPANET."""
     import wntr
     from wntr.epanet import toolkit
 
@@ -145,7 +189,7 @@ def _single_period(
         try:
             project.ENopenH()
             try:
-                yield _SinglePeriod(project, pressure_sensors, flow_sensors)
+                yield _SinglePeriod(project, pressure_sensors, flow_sensors, sample_offsets_s)
             finally:
                 project.ENcloseH()
         finally:
@@ -154,12 +198,58 @@ def _single_period(
 
 def single_period_model(wn: Any, time_s: int, settings: HydraulicSettings) -> Any:
     """A copy of ``wn`` with the PDD options of ``settings``, run for one period at ``time_s`` of its patterns."""
-    if not isinstance(time_s, int) or isinstance(time_s, bool) or not 0 <= time_s < 7 * 24 * 3600:
+    if not isinstance(time_s, int) or isinstance(time_s, bool) or not 0 <= time_s < WEEK_S:
         raise InvalidInput(f"time_s must be whole seconds within a week (0 … 604799), not {time_s!r}")
     model = prepare_model(wn, settings)
     model.options.time.duration = 0
     model.options.time.pattern_start = time_s
     return model
+
+
+def sample_times(time_s: int | Sequence[int]) -> tuple[int, ...]:
+    """Checked sample times: one time (single period) or several, increasing, on 5-minute steps.
+
+    Examples
+    --------
+    >>> sample_times(10800), sample_times([7200, 10800])
+    ((10800,), (7200, 10800))
+    """
+    if isinstance(time_s, int) and not isinstance(time_s, bool):
+        times: tuple[int, ...] = (time_s,)
+    elif isinstance(time_s, Sequence) and not isinstance(time_s, str):
+        times = tuple(time_s)
+    else:
+        raise InvalidInput(f"time_s must be whole seconds or a list of them, not {time_s!r}")
+    if not times or not all(isinstance(t, int) and not isinstance(t, bool) for t in times):
+        raise InvalidInput(f"time_s must be whole seconds or a list of them, not {time_s!r}")
+    if len(times) == 1:
+        if not 0 <= times[0] < WEEK_S:
+            raise InvalidInput(f"time_s must be whole seconds within a week (0 … 604799), not {times[0]!r}")
+        return times
+    if any(b <= a for a, b in zip(times, times[1:], strict=False)):
+        raise InvalidInput(f"multi-period time_s must increase, not {list(times)}")
+    if times[0] < MULTI_PERIOD_LEAD_S or times[-1] >= WEEK_S or any(t % 300 for t in times):
+        raise InvalidInput(
+            f"multi-period time_s must be multiples of 300 s between {MULTI_PERIOD_LEAD_S} and {WEEK_S - 1}, "
+            f"not {list(times)}"
+        )
+    return times
+
+
+def period_model(wn: Any, times_s: Sequence[int], settings: HydraulicSettings) -> tuple[Any, tuple[int, ...]]:
+    """A prepared copy of ``wn`` for :func:`sample_times` ``times_s``, and the samples' offsets in its run.
+
+    One time: a single period at it. Several: an extended-period run from ``MULTI_PERIOD_LEAD_S`` before the
+    first to the last (tanks start at the model's initial levels), sampled at each.
+    """
+    if len(times_s) == 1:
+        return single_period_model(wn, times_s[0], settings), (0,)
+    start_s = times_s[0] - MULTI_PERIOD_LEAD_S
+    model = prepare_model(wn, settings)
+    model.options.time.duration = times_s[-1] - start_s
+    model.options.time.pattern_start = start_s
+    model.options.time.report_timestep = 300
+    return model, tuple(t - start_s for t in times_s)
 
 
 class LeakLocator:
@@ -172,11 +262,13 @@ class LeakLocator:
     network : WaterNetwork
         Gives the pipes that meet at each junction.
     pressure_sensors : sequence of str
-        Junction names where pressure is measured (at least one).
+        Junction names where pressure is measured (may be empty when flows are measured).
     flow_sensors : sequence of str
         Pipe, pump or valve names where flow is measured (may be empty).
-    time_s : int
-        Time of the model's patterns at which baseline and signatures are computed.
+    time_s : int or sequence of int
+        Time of the model's patterns at which baseline and signatures are computed (single period), or
+        several night times whose values are averaged over one extended-period run (multi-period, e.g.
+        :data:`NIGHT_TIMES_S`).
     unit_emitter_m3_h : float
         Emitter coefficient of the unit leak, m³/h per √m (1 ≈ 7 m³/h at 50 m).
     noise : SensorNoise
@@ -190,7 +282,7 @@ class LeakLocator:
         pressure_sensors: Sequence[str] = BATTLEDIM_PRESSURE_SENSORS,
         flow_sensors: Sequence[str] = BATTLEDIM_FLOW_SENSORS,
         *,
-        time_s: int = NIGHT_TIME_S,
+        time_s: int | Sequence[int] = NIGHT_TIME_S,
         unit_emitter_m3_h: float = 1.0,
         noise: SensorNoise | None = None,
         settings: HydraulicSettings | None = None,
@@ -202,7 +294,8 @@ class LeakLocator:
             )
         if not isinstance(unit_emitter_m3_h, int | float) or not (0 < unit_emitter_m3_h < math.inf):
             raise InvalidInput(f"unit_emitter_m3_h must be a positive number, not {unit_emitter_m3_h!r}")
-        self.network, self.time_s = network, time_s
+        self.network, self.times_s = network, sample_times(time_s)
+        self.time_s = self.times_s[0]
         self.noise = noise or SensorNoise()
         self.settings = settings or HydraulicSettings()
         self.weights = np.array(
@@ -211,8 +304,8 @@ class LeakLocator:
         )
         self.candidates: tuple[str, ...] = tuple(wn.junction_name_list)
         started = time.perf_counter()
-        model = single_period_model(wn, time_s, self.settings)
-        with _single_period(model, self.pressure_sensors, self.flow_sensors) as run:
+        model, offsets = period_model(wn, self.times_s, self.settings)
+        with _single_period(model, self.pressure_sensors, self.flow_sensors, offsets) as run:
             self.baseline = run.solve()
             signatures = np.empty((len(self.candidates), len(self.baseline)))
             for row, name in enumerate(self.candidates):
@@ -234,6 +327,22 @@ class LeakLocator:
     @property
     def sensor_names(self) -> tuple[str, ...]:
         return self.pressure_sensors + self.flow_sensors
+
+    def readings_from_residual(self, residual: Mapping[str, float]) -> SensorReadings:
+        """The readings the model's baseline plus ``residual`` (per sensor name, m or m³/h) would give.
+
+        For residuals measured elsewhere (e.g. SCADA against its own leak-free baseline, not the model): the
+        ranking then compares that residual with the model's signatures. Sensors left out count as 0.
+        """
+        unknown = sorted(set(residual) - set(self.sensor_names))
+        if unknown:
+            raise InvalidInput(f"residual for sensors the locator does not know: {', '.join(unknown[:5])}")
+        values = self.baseline + np.array([float(residual.get(name, 0.0)) for name in self.sensor_names])
+        n = len(self.pressure_sensors)
+        return SensorReadings(
+            dict(zip(self.pressure_sensors, values[:n].tolist(), strict=True)),
+            dict(zip(self.flow_sensors, values[n:].tolist(), strict=True)),
+        )
 
     def residual_of(self, readings: SensorReadings) -> np.ndarray:
         """Readings − baseline, in sensor order (m then m³/h); a clear error for missing or unknown sensors."""
@@ -299,17 +408,17 @@ def check_sensors(
     Raises
     ------
     InvalidInput
-        No pressure sensor, a name given twice, a pressure sensor on a tank or reservoir.
+        No sensor at all, a name given twice, a pressure sensor on a tank or reservoir.
     NotFound
         A name that is no junction (pressure) or no link (flow) of the model.
     """
     if isinstance(pressure_sensors, str) or isinstance(flow_sensors, str):
         raise InvalidInput("sensors must be lists of names, not one string")
     pressure, flow = tuple(pressure_sensors), tuple(flow_sensors)
-    if not pressure:
+    if not pressure and not flow:
         raise InvalidInput(
-            "at least one pressure sensor is needed to locate a leak / "
-            "il faut au moins un capteur de pression pour localiser une fuite"
+            "at least one pressure or flow sensor is needed to locate a leak / "
+            "il faut au moins un capteur de pression ou de débit pour localiser une fuite"
         )
     for kind, names in (("pressure", pressure), ("flow", flow)):
         if len(set(names)) != len(names):
@@ -358,7 +467,8 @@ def simulate_leak_readings(
     """Readings at ``locator``'s sensors with a leak in ``pipe`` (plus Gaussian noise if ``rng``), and its flow.
 
     The pipe is split at ``split_at`` (``wntr.morph.split_pipe`` on a copy) and an emitter with the orifice law
-    of ``area_m2`` opens at the new node; one single-period EPANET run at ``locator.time_s``.
+    of ``area_m2`` opens at the new node; one EPANET run over ``locator.times_s`` (values averaged, and the
+    noise of an average of n readings is σ/√n).
 
     Returns
     -------
@@ -375,14 +485,16 @@ def simulate_leak_readings(
         raise InvalidInput(f"split_at must be strictly between 0 and 1, not {split_at!r}")
     leak_node = f"{pipe}_leak"
     split = wntr.morph.split_pipe(wn, pipe, f"{pipe}_b", leak_node, split_at_point=split_at, return_copy=True)
-    model = single_period_model(split, locator.time_s, locator.settings)
-    with _single_period(model, locator.pressure_sensors, locator.flow_sensors) as run:
+    model, offsets = period_model(split, locator.times_s, locator.settings)
+    with _single_period(model, locator.pressure_sensors, locator.flow_sensors, offsets) as run:
         index = run.node_index(leak_node)
         run.set_emitter(index, orifice_emitter_m3_h(area_m2))
+        run.watched_node = index  # the new node has no demand of its own: all of its outflow is the leak
         values = run.solve()
-        leak_m3_h = run.outflow_m3_h(index)  # the new node has no demand of its own: all of it is the leak
+        leak_m3_h = run.watched_outflow_m3_h
     if rng is not None:
-        values = values + rng.normal(0.0, 1.0, len(values)) / locator.weights
+        noise = rng.normal(0.0, 1.0, len(values)) / locator.weights / math.sqrt(len(locator.times_s))
+        values = values + noise
     n_pressure = len(locator.pressure_sensors)
     readings = SensorReadings(
         dict(zip(locator.pressure_sensors, values[:n_pressure].tolist(), strict=True)),

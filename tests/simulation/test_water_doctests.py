@@ -9,6 +9,7 @@ import pytest
 
 import simulation.water.benchmark
 import simulation.water.isolation
+import simulation.water.leaks
 import simulation.water.network
 import simulation.water.report
 import simulation.water.valves
@@ -22,6 +23,7 @@ import simulation.water.valves
         simulation.water.isolation,
         simulation.water.report,
         simulation.water.benchmark,
+        simulation.water.leaks,
     ],
 )
 def test_docstring_examples(module: ModuleType) -> None:
