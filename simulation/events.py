@@ -112,7 +112,7 @@ EVENT_TYPES: tuple[str, ...] = (
 
 
 @dataclass
-class _Fields:
+class JsonFields:
     """Reads one event's fields, naming the event and the field in every refusal."""
 
     obj: dict[str, Any]
@@ -210,7 +210,7 @@ def parse_event(obj: Any, index: int = 0) -> InitiatingEvent:
     where = f"event {index} ({kind})" if isinstance(kind, str) else f"event {index}"
     if kind not in EVENT_TYPES:
         raise InvalidInput(f"{where}: type must be one of {', '.join(EVENT_TYPES)}, not {kind!r}")
-    f = _Fields(obj, where)
+    f = JsonFields(obj, where)
     at_s = f.number("at_s", 0.0, low=0.0, high=MAX_AT_S)
     event: InitiatingEvent
     if kind == "road_closure":
