@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,12 +15,19 @@ import_app = typer.Typer(
 )
 
 
+# Called with (database URL, territory name) after every successful import; set by the composition root
+# (twin.cli) to derive what depends on the data (layers may not import simulation).
+after_import: Callable[[str, str], None] | None = None
+
+
 def _url(ctx: typer.Context) -> str:
     return ctx.obj["database_url"]()
 
 
-def _finish(report: ImportReport) -> None:
+def _finish(report: ImportReport, ctx: typer.Context | None = None, territory: str | None = None) -> None:
     typer.echo(report.summary())
+    if after_import is not None and ctx is not None and territory:
+        after_import(_url(ctx), territory)
 
 
 @import_app.command("osm")
@@ -41,7 +49,11 @@ def import_osm_command(
 
     if (file is None) == (place is None):
         raise typer.BadParameter("give either a FILE or --place, not both and not neither")
-    _finish(import_osm(_url(ctx), file, place=place, territory_name=territory, crs=crs, progress=typer.echo))
+    from layers.importers._osm_tags import territory_name_from_path
+
+    report = import_osm(_url(ctx), file, place=place, territory_name=territory, crs=crs, progress=typer.echo)
+    name = territory or (territory_name_from_path(file) if file else str(place).split(",")[0].strip())
+    _finish(report, ctx, name)
 
 
 @import_app.command("gis")
@@ -78,7 +90,9 @@ def import_gis_command(
             source_layer=source_layer,
             append=append,
             progress=typer.echo,
-        )
+        ),
+        ctx,
+        territory,
     )
 
 
@@ -94,5 +108,7 @@ def import_epanet_command(
     from layers.importers.epanet import import_epanet
 
     _finish(
-        import_epanet(_url(ctx), file, crs=crs, territory_name=territory, offset=offset, progress=typer.echo)
+        import_epanet(_url(ctx), file, crs=crs, territory_name=territory, offset=offset, progress=typer.echo),
+        ctx,
+        territory,
     )

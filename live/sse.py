@@ -119,7 +119,8 @@ def live_sse_router() -> APIRouter:
             int | None, Query(ge=0, le=MAX_EVENT_ID, description="id du dernier événement reçu (resume)")
         ] = None,
         topics: Annotated[
-            str | None, Query(max_length=200, description="incident,detection,log,sensors (défaut : tous)")
+            str | None,
+            Query(max_length=200, description="incident,detection,log,simulation,sensors (défaut : tous)"),
         ] = None,
         territory: Annotated[str | None, Query(max_length=200, description="nom ou id du territoire")] = None,
         last_event_id: Annotated[

@@ -30,7 +30,7 @@ def live_ws_router() -> APIRouter:
 
     @router.websocket("/ws")
     async def live_ws(websocket: WebSocket) -> None:
-        """Query: ``since`` (last event id), ``topics`` (incident,detection,log,sensors), ``territory``."""
+        """Query: ``since`` (last event id), ``topics`` (incident,detection,log,simulation,sensors), ``territory``."""
         live: LiveService = websocket.app.state.live
         query = websocket.query_params
         try:

@@ -1,39 +1,28 @@
-"""Time from an initiating event to a complete consequence report, against a straightforward networkx recomputation.
+"""The peer of the consequence benchmark (``make bench-simulation``, :mod:`benchmarks.bench_simulation`).
 
-Run ``.venv/bin/python -m simulation.access_benchmark`` (``--events 200``, ``--no-montpellier``). A throwaway
-database gets Monaco (OSM: its buildings, fire stations and hospitals) and Montpellier's municipal street graph
-and public buildings (GIS files; no critical sites there, so ``--facilities`` (50) points spread over the
-streets stand for stations and hospitals, a fifth of them stations). Each event closes 1–5 random streets
-(both directions). Ours: :class:`~simulation.access.AccessModel` (baseline cached, as it is resident) and the
-full JSON report. Peer: build a networkx graph with the event's weights, strongly connected components, one
-Dijkstra per facility anchor, then the minimum per point. Both answers are compared; prints p50/p95 and the
-ratio. Nothing is asserted on time: figures go to docs/simulation.md.
+:func:`naive_access` recomputes access with networkx the straightforward way (a graph with the event's weights,
+strongly connected components, one Dijkstra per facility anchor, the minimum per point), with routing's anchor
+offsets, so its answers must equal :class:`~simulation.access.AccessModel`'s; tests check that too.
+:func:`spread_facilities` stands stations and hospitals on a territory that has none (Montpellier's files).
 """
 
 from __future__ import annotations
 
-import argparse
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
-import psycopg
 
 from routing.closures import Closure, edge_factor
 from routing.engine import snap_point
 from routing.graph import INF_WEIGHT_MS
-from routing.network import road_network_from_db
 from routing.resident import TerritoryGraph
 from simulation.access import (
     AccessModel,
     AccessPoint,
     access_point_from_snap,
-    access_points_from_dependencies,
 )
-from simulation.consequences import RoadClosureEvent, consequence_report
-from simulation.dependencies import dependency_model_from_twin
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 MONACO_PBF = SHARED_DATA / "osm" / "monaco-latest.osm.pbf"
@@ -101,7 +90,7 @@ def naive_access(model: AccessModel, closures: Sequence[Closure]) -> tuple[np.nd
     return nearest(model.stations, outbound=True), nearest(model.hospitals, outbound=False), set(main)
 
 
-def _spread_facilities(graph: TerritoryGraph, count: int, seed: int) -> list[AccessPoint]:
+def spread_facilities(graph: TerritoryGraph, count: int, seed: int) -> list[AccessPoint]:
     """``count`` facility points on random drivable arcs: a fifth fire stations, the rest hospitals."""
     rng = np.random.default_rng(seed)
     state = graph.state("emergency")
@@ -115,82 +104,3 @@ def _spread_facilities(graph: TerritoryGraph, count: int, seed: int) -> list[Acc
             access_point_from_snap(snap, layer="critical_sites", id=-1 - i, kind=kind, name=f"{kind} {i}")
         )
     return points
-
-
-def bench(url: str, territory: str, *, events: int, facilities: int | None, seed: int = 8) -> None:
-    with psycopg.connect(url) as conn:
-        network = road_network_from_db(conn, territory)
-    graph = TerritoryGraph(network, use_cch=False, profiles=("emergency",))
-    started = time.perf_counter()
-    deps = dependency_model_from_twin(url, territory, road_graph=graph)
-    derive_s = time.perf_counter() - started
-    points = access_points_from_dependencies(graph, deps)
-    if facilities:
-        points = [p for p in points if p.layer == "buildings"] + _spread_facilities(graph, facilities, seed)
-    started = time.perf_counter()
-    model = AccessModel(graph, points)
-    model.assess([])
-    build_s = time.perf_counter() - started
-    print(
-        f"{territory}: {network.n_arcs} arcs, {model.state.graph.n_nodes} nodes, {len(points)} access points "
-        f"({len(model.stations)} stations, {len(model.hospitals)} hospitals); dependency model derived in "
-        f"{derive_s * 1000:.0f} ms, access model + baseline in {build_s * 1000:.0f} ms",
-        flush=True,
-    )
-    rng = np.random.default_rng(seed)
-    drivable = network.edge_ids[np.unique(model.state.graph.edge)]
-    ours_ms, peer_ms, isolating = [], [], 0
-    for _ in range(events):
-        picked = rng.choice(drivable, size=int(rng.integers(1, 6)), replace=False)
-        twins = [
-            int(network.edge_ids[t])
-            for e in network.arcs_of_edge_ids(picked)
-            for t in np.flatnonzero((network.tail == network.head[e]) & (network.head == network.tail[e]))
-        ]
-        event = RoadClosureEvent(tuple(sorted({*picked.tolist(), *twins})))
-        started = time.perf_counter()
-        report = consequence_report([event], access=model, dependencies=deps)
-        document = report.as_json()
-        ours_ms.append((time.perf_counter() - started) * 1000)
-        isolating += bool(document["access"]["isolated_areas"])
-        assert report.access is not None
-        started = time.perf_counter()
-        from_station, to_hospital, main = naive_access(model, report.access.closures)
-        peer_ms.append((time.perf_counter() - started) * 1000)
-        assert np.array_equal(from_station, report.access.after.from_station_ms), "times from stations differ"
-        assert np.array_equal(to_hospital, report.access.after.to_hospital_ms), "times to hospitals differ"
-        assert main == set(np.flatnonzero(report.access.after.in_main).tolist()), "main components differ"
-    ours, peer = np.array(ours_ms), np.array(peer_ms)
-    print(
-        f"  {events} events ({isolating} isolate something): report p50 {np.median(ours):.2f} ms "
-        f"p95 {np.percentile(ours, 95):.2f} ms | networkx p50 {np.median(peer):.1f} ms "
-        f"p95 {np.percentile(peer, 95):.1f} ms | ratio p50 {np.median(peer) / np.median(ours):.0f}x, "
-        f"p95 {np.percentile(peer, 95) / np.percentile(ours, 95):.0f}x; answers equal",
-        flush=True,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=100)
-    parser.add_argument("--facilities", type=int, default=50)
-    parser.add_argument("--no-montpellier", action="store_true")
-    args = parser.parse_args(argv)
-    from layers.importers.gis import import_gis
-    from layers.importers.osm import import_osm
-    from twin.cluster import throwaway_cluster
-    from twin.db import migrate
-
-    with throwaway_cluster(prefix="hyperviseur-bench-pg-") as cluster:
-        url = cluster.url()
-        migrate(url)
-        import_osm(url, MONACO_PBF, territory_name="Monaco")
-        bench(url, "Monaco", events=args.events, facilities=None)
-        if not args.no_montpellier:
-            for layer, path in (("roads", STREETS_ZIP), ("buildings", BUILDINGS_ZIP)):
-                import_gis(url, path, layer=layer, territory_name="Montpellier", encoding="latin-1")
-            bench(url, "Montpellier", events=args.events, facilities=args.facilities)
-
-
-if __name__ == "__main__":
-    main()

@@ -20,7 +20,8 @@ from routing.closures import SELECT_SQL, closure_from_row
 from routing.network import road_network_from_db
 from routing.resident import TerritoryGraph
 from simulation.access import AccessModel, access_points_from_dependencies
-from simulation.dependencies import DependencyModel, dependency_model_from_twin
+from simulation.dependencies import DependencyModel, load_dependency_model
+from simulation.propagation.context import PropagationContext, propagation_context_from_twin
 from simulation.water.isolation import SegmentModel
 from simulation.water.network import WaterNetwork, network_from_twin
 from simulation.water.valves import default_isolation_valves
@@ -40,6 +41,8 @@ class TerritoryModels:
     access: AccessModel
     water: WaterNetwork | None
     segments: SegmentModel | None
+    # Water element positions and power-feed links the propagation engine reads (empty when none).
+    context: PropagationContext
     loaded_at: datetime
     load_ms: float
 
@@ -73,7 +76,7 @@ def load_territory_models(
     started = time.perf_counter()
     if graph is None:
         graph = load_road_graph(url, territory)
-    dependencies = dependency_model_from_twin(url, graph.territory_id, road_graph=graph, profile=PROFILE)
+    dependencies = load_dependency_model(url, graph.territory_id, graph, profile=PROFILE)
     access = AccessModel(graph, access_points_from_dependencies(graph, dependencies, profile=PROFILE))
     water: WaterNetwork | None
     try:
@@ -89,6 +92,7 @@ def load_territory_models(
         access,
         water,
         segments,
+        propagation_context_from_twin(url, graph.territory_id),
         datetime.now(UTC),
         (time.perf_counter() - started) * 1000,
     )

@@ -168,6 +168,7 @@ def _include_domain_routers(app: FastAPI) -> None:
     from live.api import live_routers
     from routing.api import routing_routers
     from sensing.api import sensing_routers
+    from simulation.api import simulation_routers
     from tiles.api import tiles_routers
     from tiles.raster_routes import install_raster_error_handlers
 
@@ -178,6 +179,7 @@ def _include_domain_routers(app: FastAPI) -> None:
         *sensing_routers(),
         *incidents_routers(),
         *live_routers(),
+        *simulation_routers(),
     ]
     for router in routers:
         app.include_router(router)
@@ -197,7 +199,18 @@ def _domain_lifespans() -> list[Callable[[FastAPI, EventBus], AbstractAsyncConte
     from live.api import live_lifespan
     from routing.api import routing_lifespan
     from sensing.api import sensing_lifespan
+    from simulation.live_use.worker import consequences_lifespan
+    from simulation.scenarios.service import scenarios_lifespan
     from tiles.api import tiles_lifespan
 
-    # live before sensing: the ingester's first batch may already emit events.
-    return [tiles_lifespan, routing_lifespan, live_lifespan, sensing_lifespan, sweep_lifespan]
+    # live before sensing: the ingester's first batch may already emit events. Consequences after routing
+    # (they use its resident graphs) and after live and sensing.
+    return [
+        tiles_lifespan,
+        routing_lifespan,
+        live_lifespan,
+        sensing_lifespan,
+        sweep_lifespan,
+        consequences_lifespan,
+        scenarios_lifespan,
+    ]

@@ -214,8 +214,10 @@ def demo(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
 ) -> None:
-    """Start the database and broker, import the default territory if empty, serve with live demo sensors."""
-    from layers.importers.default import import_default_territory_if_empty
+    """Start the database and broker, import the default territory if empty (with a synthetic water network
+    when it has none), serve with live demo sensors."""
+    from layers.importers.default import DEFAULT_TERRITORY_NAME, import_default_territory_if_empty
+    from simulation.water.synthesize import synthesize_water_if_absent
     from twin.db import database_url, embedded_cluster, migrate
 
     settings = _settings()
@@ -229,6 +231,11 @@ def demo(
     report = import_default_territory_if_empty(url, progress=typer.echo)
     if report is not None:
         typer.echo(report.summary())
+    water = synthesize_water_if_absent(url, DEFAULT_TERRITORY_NAME)  # the water use cases need a network
+    if water is not None:
+        typer.echo(water.summary())
+    if report is not None or water is not None:  # buildings or junctions new: link them
+        _derive_dependencies(url, DEFAULT_TERRITORY_NAME)
     _create_bootstrap_admin(settings, url)
     _start_demo_sensing(settings, url)
     serve(host=host, port=port)
@@ -279,6 +286,7 @@ def _create_bootstrap_admin(settings: Settings, url: str) -> None:
 
 def _register_subcommands() -> None:
     import detection.cli as detection_cli
+    import layers.cli as layers_cli
     import sensing.cli as sensing_cli
     from detection.cli import detection_app
     from layers.cli import import_app
@@ -298,7 +306,16 @@ def _register_subcommands() -> None:
     app.add_typer(synthesize_app, name="synthesize")
     app.add_typer(dependencies_app, name="dependencies")
     detection_cli.on_detections = _correlate
+    layers_cli.after_import = _derive_dependencies
     sensing_cli.after_insert_factory = _after_insert
+
+
+def _derive_dependencies(url: str, territory: str) -> None:
+    """After an import: derive the territory's dependency links (edited ones are kept)."""
+    from simulation.dependencies.cli_commands import derive_command
+
+    typer.echo(f"deriving the dependency links of {territory!r}")
+    derive_command(url, territory, echo=typer.echo)
 
 
 def _correlate(conn: Any, detections: Any) -> None:

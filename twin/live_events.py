@@ -24,7 +24,7 @@ LOGGED_CHANNEL = "live_events"
 SENSOR_CHANNEL = "sensor_updates"
 #: The topics a live client may ask for (``?topics=``). A new kind of logged event adds its topic here;
 #: clients that ask for no topic in particular receive every topic anyway.
-LOGGED_TOPICS = ("incident", "detection", "log")
+LOGGED_TOPICS = ("incident", "detection", "log", "simulation")
 SENSOR_TOPIC = "sensors"
 TOPICS = (*LOGGED_TOPICS, SENSOR_TOPIC)
 #: PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more: sensor updates are split below this.

@@ -162,6 +162,29 @@ class SensingSettings(BaseSettings):
     )
 
 
+class SimulationSettings(BaseSettings):
+    """Consequence simulation: scenario workers, incidents' automatic consequences."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERVISEUR_SIMULATION_", extra="ignore")
+
+    auto_consequences: bool = Field(
+        default=True,
+        description="compute every incident's consequences automatically (false: only when asked by POST)",
+    )
+    workers: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="worker processes running what-if scenarios (0: none in this process, runs wait in the queue)",
+    )
+    prevailing_wind_from_deg: float | None = Field(
+        default=None,
+        ge=0,
+        le=360,
+        description="prevailing wind direction (from, degrees) for air incidents; unset = wind unknown",
+    )
+
+
 class Settings(BaseSettings):
     """All settings of one Hyperviseur instance."""
 
@@ -173,3 +196,4 @@ class Settings(BaseSettings):
     tiles: TileSettings = Field(default_factory=TileSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     sensing: SensingSettings = Field(default_factory=SensingSettings)
+    simulation: SimulationSettings = Field(default_factory=SimulationSettings)

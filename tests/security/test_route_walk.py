@@ -34,6 +34,7 @@ from tests.layers.ogc_fixtures import (
     signed_in,
 )
 from tests.routing.dispatch_fixtures import walk_crew, walk_crew_body, walk_job, walk_job_body
+from tests.simulation.scenarios.helpers import walk_run, walk_scenario
 from twin.security.passwords import generate_password
 from twin.security.permissions import Group, may_see_layer, may_use
 from twin.security.roles import ACCOUNT_ROLES, Role
@@ -352,10 +353,103 @@ INPUTS: dict[tuple[str, str], Call] = {
         path={"incident_id": lambda w: walk_incident(w.url, w.territory_id)},
         body=lambda w, c: {"resolution": "route walk"},
     ),
+    # incident consequences (simulation/live_use/routes.py): computed automatically, so a fresh incident's row
+    # may not exist yet (404 "not computed yet") for whoever may read; POST queues a computation (202).
+    ("GET", "/api/incidents/{incident_id}/consequences"): Call(
+        path={"incident_id": lambda w: walk_incident(w.url, w.territory_id)}
+    ),
+    ("POST", "/api/incidents/{incident_id}/consequences"): Call(
+        path={"incident_id": lambda w: walk_incident(w.url, w.territory_id)}
+    ),
+    ("POST", "/api/simulation/consequences"): Call(
+        body=lambda w, c: {
+            "territory": TERRITORY,
+            "events": [
+                {
+                    "type": "flood",
+                    "area": {
+                        "type": "Polygon",
+                        "coordinates": [
+                            [[7.74, 48.57], [7.76, 48.57], [7.76, 48.59], [7.74, 48.59], [7.74, 48.57]]
+                        ],
+                    },
+                }
+            ],
+        }
+    ),
     # live stream (live/): the walk asks without 'Accept: text/event-stream', so the endless stream answers
     # 406 to whoever may open it (tests/live/test_resume.py reads real streams).
     ("GET", "/api/live/events"): Call(query={"topics": "incident"}),
     ("GET", "/api/live/status"): Call(),
+    # dependency model (simulation/dependency_routes.py): the walk territory's links are derived on first read;
+    # an edit states that the first street light lights no road (it may be hidden: 404 is allowed); deletions name
+    # no link or feeder (404); each new feeder gets a fresh name.
+    ("GET", "/api/simulation/dependencies/summary"): Call(query={"territory": TERRITORY}),
+    ("GET", "/api/simulation/dependencies"): Call(
+        query={"territory": TERRITORY, "layer": "street_lights", "id": "1"}
+    ),
+    ("PUT", "/api/simulation/dependencies"): Call(
+        body=lambda w, c: {
+            "territory": TERRITORY,
+            "kind": "street_light_road",
+            "dependent_layer": "street_lights",
+            "dependent_id": w.feature_id,
+            "provider_layer": "road_edges",
+            "provider_id": None,
+            "note": "route walk",
+        }
+    ),
+    ("DELETE", "/api/simulation/dependencies/{link_id}"): Call(path={"link_id": 999_999_999}),
+    ("POST", "/api/simulation/dependencies/derive"): Call(body=lambda w, c: {"territory": TERRITORY}),
+    ("GET", "/api/simulation/power-feeders"): Call(query={"territory": TERRITORY}),
+    ("POST", "/api/simulation/power-feeders"): Call(
+        body=lambda w, c: {
+            "territory": TERRITORY,
+            "name": f"walk-{secrets.token_hex(4)}",
+            "kind": "cabinet",
+            "lon": 7.751,
+            "lat": 48.581,
+        }
+    ),
+    ("DELETE", "/api/simulation/power-feeders/{feeder_id}"): Call(path={"feeder_id": 999_999_999}),
+    # what-if scenarios (simulation/scenarios/routes.py): fresh scenarios and runs of the walk's territory.
+    ("GET", "/api/simulation/scenarios"): Call(query={"territory": TERRITORY}),
+    ("POST", "/api/simulation/scenarios"): Call(body=lambda w, c: {"territory": TERRITORY, "name": "walk"}),
+    ("GET", "/api/simulation/scenarios/{scenario_id}"): Call(
+        path={"scenario_id": lambda w: walk_scenario(w.url, w.territory_id)}
+    ),
+    ("PATCH", "/api/simulation/scenarios/{scenario_id}"): Call(
+        path={"scenario_id": lambda w: walk_scenario(w.url, w.territory_id)},
+        body=lambda w, c: {"version": 1, "name": "walk 2"},
+    ),
+    ("DELETE", "/api/simulation/scenarios/{scenario_id}"): Call(
+        path={"scenario_id": lambda w: walk_scenario(w.url, w.territory_id)}
+    ),
+    ("POST", "/api/simulation/scenarios/{scenario_id}/copy"): Call(
+        path={"scenario_id": lambda w: walk_scenario(w.url, w.territory_id)}, body=lambda w, c: {}
+    ),
+    ("GET", "/api/simulation/scenarios/{scenario_id}/runs"): Call(
+        path={"scenario_id": lambda w: walk_scenario(w.url, w.territory_id)}
+    ),
+    ("POST", "/api/simulation/scenarios/{scenario_id}/runs"): Call(
+        path={"scenario_id": lambda w: walk_scenario(w.url, w.territory_id)}
+    ),
+    ("GET", "/api/simulation/runs/{run_id}"): Call(
+        path={"run_id": lambda w: walk_run(w.url, w.territory_id)}
+    ),
+    # A finished run: 409 for whoever may cancel.
+    ("POST", "/api/simulation/runs/{run_id}/cancel"): Call(
+        path={"run_id": lambda w: walk_run(w.url, w.territory_id)}
+    ),
+    ("GET", "/api/simulation/runs/{run_id}/report"): Call(
+        path={"run_id": lambda w: walk_run(w.url, w.territory_id)}
+    ),
+    ("GET", "/api/simulation/runs/{run_id}/layers"): Call(
+        path={"run_id": lambda w: walk_run(w.url, w.territory_id)}
+    ),
+    ("GET", "/api/simulation/runs/{run_id}/download"): Call(
+        path={"run_id": lambda w: walk_run(w.url, w.territory_id)}, query={"format": "csv"}
+    ),
 }
 
 

@@ -109,3 +109,39 @@ CREATE TABLE simulation.incident_consequences (
 COMMENT ON TABLE simulation.incident_consequences IS 'Consequence reports computed for incidents';
 CREATE INDEX incident_consequences_pending_idx
     ON simulation.incident_consequences (requested_at) WHERE status = 'pending';
+
+-- Synthetic water networks (`hyperviseur synthesize water`, docs/simulation.md): every row it writes says
+-- {"synthetic": true} in its attributes; this derived column carries the flag to the OGC API, the tiles and
+-- QGIS, which only show columns. A catalog field and a tile property: titles and descriptions are unchanged.
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['water_junctions', 'water_tanks', 'water_reservoirs', 'water_pipes', 'water_valves',
+        'water_pumps']
+    LOOP
+        EXECUTE format('ALTER TABLE twin.%I ADD COLUMN synthetic boolean'
+                       ' GENERATED ALWAYS AS (attributes @> ''{"synthetic": true}'') STORED', t);
+        EXECUTE format('COMMENT ON COLUMN twin.%I.synthetic IS %L', t,
+                       'True for a row laid by hyperviseur synthesize water (an assumed network, not surveyed).');
+        UPDATE twin.layer_catalog
+           SET fields = fields || '[{"name": "synthetic", "type": "boolean", "title_fr": "Synthétique (supposé)",
+                                     "title_en": "Synthetic (assumed)"}]'::jsonb
+         WHERE name = t AND NOT fields @> '[{"name": "synthetic"}]';
+    END LOOP;
+END $$;
+SELECT tiles.define_tile_function('water_pipes', 'water_pipes', 12,
+    $$t.id, t.name, t.diameter_m, t.synthetic,
+      CASE WHEN z >= 15 THEN t.start_node END AS start_node,
+      CASE WHEN z >= 15 THEN t.end_node END AS end_node,
+      CASE WHEN z >= 15 THEN t.length_m END AS length_m,
+      CASE WHEN z >= 15 THEN t.status END AS status$$,
+    'true', true);
+SELECT tiles.define_tile_function('water_valves', 'water_valves', 14,
+    't.id, t.name, t.start_node, t.end_node, t.valve_type, t.synthetic');
+SELECT tiles.define_tile_function('water_pumps', 'water_pumps', 14,
+    't.id, t.name, t.start_node, t.end_node, t.pump_type, t.synthetic');
+SELECT tiles.define_tile_function('water_junctions', 'water_junctions', 14,
+    't.id, t.name, t.elevation_m, t.base_demand_m3_s, t.synthetic');
+SELECT tiles.define_tile_function('water_tanks', 'water_tanks', 12,
+    't.id, t.name, t.elevation_m, t.max_level_m, t.synthetic');
+SELECT tiles.define_tile_function('water_reservoirs', 'water_reservoirs', 12, 't.id, t.name, t.base_head_m, t.synthetic');
