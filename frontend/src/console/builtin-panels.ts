@@ -5,6 +5,8 @@ import { clear, h } from '../core/dom';
 import type { PanelRegistry } from '../panels/registry';
 import type { MapCore } from './mapcore';
 import type { Collection } from './ogc';
+// The scenarios panel registers itself on import (like the features view.ts imports).
+import '../scenarios/panel';
 
 export interface BuiltinContext {
   core: MapCore;

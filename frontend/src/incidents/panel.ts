@@ -34,6 +34,7 @@ import {
   type IncidentFilter,
   type LogEntry,
 } from './model';
+import { IncidentConsequences } from './consequences';
 import { registerIncidentsOverlay } from './overlay';
 import { pictogram } from './pictograms';
 import { IncidentStore } from './store';
@@ -73,6 +74,8 @@ function mountIncidents(container: HTMLElement, t: Translate, overlays: OverlayR
 
   const drawn = registerIncidentsOverlay(overlays, map, () => store, (id) => openIncident(id));
   cleanups.push(drawn.unregister);
+  const consequences = new IncidentConsequences(t, overlays, handler);
+  cleanups.push(() => consequences.destroy());
 
   // ---- list view
   const statusFilter = h(
@@ -188,6 +191,7 @@ function mountIncidents(container: HTMLElement, t: Translate, overlays: OverlayR
   }
 
   function closeDetail(): void {
+    consequences.hide();
     selected = null;
     detail = null;
     detailView.hidden = true;
@@ -249,6 +253,7 @@ function mountIncidents(container: HTMLElement, t: Translate, overlays: OverlayR
       actions,
       actionForm,
       actionStatus,
+      consequences.show(d.id),
       h('h4', {}, t('incidents.detections')),
       detections,
       h('h4', {}, t('incidents.log')),
@@ -492,6 +497,7 @@ function mountIncidents(container: HTMLElement, t: Translate, overlays: OverlayR
   }
 
   function onEvent(event: LoggedEvent): void {
+    consequences.onEvent(event);
     if (event.topic === 'incident') {
       const incident = (event.payload as { incident?: Incident }).incident;
       if (!incident) return;

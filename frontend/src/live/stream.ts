@@ -8,16 +8,16 @@
 import { backoffDelay, type BackoffOptions } from './backoff';
 import type { LiveState } from './connection';
 
-export const LIVE_TOPICS = ['incident', 'detection', 'log', 'sensors'] as const;
+export const LIVE_TOPICS = ['incident', 'detection', 'log', 'sensors', 'simulation'] as const;
 export type LiveTopic = (typeof LIVE_TOPICS)[number];
 
 /** [sensor_id, epoch_ms, value] */
 export type SensorValue = [number, number, number];
 
-/** A logged event (incident, detection, log): its id orders it in the stream. */
+/** A logged event (incident, detection, log, simulation): its id orders it in the stream. */
 export interface LoggedEvent<P = Record<string, unknown>> {
   id: number;
-  topic: 'incident' | 'detection' | 'log';
+  topic: 'incident' | 'detection' | 'log' | 'simulation';
   at: string;
   territory: number | null;
   payload: P & { action?: string };
@@ -58,7 +58,7 @@ export interface StreamOptions {
  *
  * @example
  * streamUrl({ protocol: 'https:', host: 'h' }, { territory: 3, since: 41 })
- * // 'wss://h/api/live/ws?topics=incident%2Cdetection%2Clog%2Csensors&territory=3&since=41'
+ * // 'wss://h/api/live/ws?topics=incident%2Cdetection%2Clog%2Csensors%2Csimulation&territory=3&since=41'
  */
 export function streamUrl(
   location: { protocol: string; host: string },
@@ -82,7 +82,8 @@ export function parseStreamMessage(data: unknown): StreamMessage | null {
 }
 
 function isLogged(message: StreamMessage): message is LoggedEvent {
-  return (message.topic === 'incident' || message.topic === 'detection' || message.topic === 'log') && typeof (message as LoggedEvent).id === 'number';
+  const topic = message.topic;
+  return (topic === 'incident' || topic === 'detection' || topic === 'log' || topic === 'simulation') && typeof (message as LoggedEvent).id === 'number';
 }
 
 export class LiveStream {

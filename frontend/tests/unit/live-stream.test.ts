@@ -37,9 +37,9 @@ afterEach(() => {
 
 describe('live stream URL and messages', () => {
   it('asks for every topic of one territory, resuming after an id when it has one', () => {
-    expect(streamUrl(HERE, { territory: 3 })).toBe('ws://127.0.0.1:8000/api/live/ws?topics=incident%2Cdetection%2Clog%2Csensors&territory=3');
+    expect(streamUrl(HERE, { territory: 3 })).toBe('ws://127.0.0.1:8000/api/live/ws?topics=incident%2Cdetection%2Clog%2Csensors%2Csimulation&territory=3');
     expect(streamUrl({ protocol: 'https:', host: 'sig.ville.fr' }, { territory: 3, since: 41 })).toBe(
-      'wss://sig.ville.fr/api/live/ws?topics=incident%2Cdetection%2Clog%2Csensors&territory=3&since=41',
+      'wss://sig.ville.fr/api/live/ws?topics=incident%2Cdetection%2Clog%2Csensors%2Csimulation&territory=3&since=41',
     );
   });
 
