@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bench bench-tiles lint lock bootstrap clean-db bench-dispatch bench-routing bench-console bench-ingest frontend
+.PHONY: demo test bench bench-tiles lint lock bootstrap clean-db bench-dispatch bench-routing bench-console bench-ingest bench-simulation frontend
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -46,6 +46,10 @@ bench-dispatch: bootstrap
 # BENCH_INGEST_LONG=1 makes the memory run last an hour instead of 3 minutes.
 bench-ingest: bootstrap
 	$(BIN)/python -m benchmarks.bench_ingest
+
+## Consequence simulation: report latency vs networkx (Monaco, Montpellier), wntr runs, leak localisation, 2019 SCADA
+bench-simulation: bootstrap
+	$(BIN)/python -m benchmarks.bench_simulation
 
 ## Console benchmark: first rendered map on Montpellier's street lights, frames per second in 3D
 bench-console: bootstrap frontend

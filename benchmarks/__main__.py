@@ -8,6 +8,7 @@ from benchmarks import (
     bench_middleware,
     bench_ogc_items,
     bench_routing,
+    bench_simulation,
     bench_tiles,
 )
 
@@ -19,6 +20,7 @@ def main() -> None:
     bench_routing.main()
     bench_dispatch.main([])
     bench_tiles.main()
+    bench_simulation.main([])
 
 
 if __name__ == "__main__":
