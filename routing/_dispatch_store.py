@@ -30,7 +30,7 @@ _JOBS = f"SELECT {JOB_COLUMNS} FROM dispatch.jobs j JOIN twin.territory t ON t.i
 async def territory_of(conn: Conn, key: str | int) -> tuple[int, str]:
     """The id and name of the territory named or numbered ``key`` (name first)."""
     text = str(key)
-    number = int(text) if text.isdigit() and len(text) <= 9 else None
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
     cur = await conn.execute(
         "SELECT id, name FROM twin.territory WHERE name = %(k)s OR id = %(i)s ORDER BY name = %(k)s DESC LIMIT 1",
         {"k": text, "i": number},

@@ -178,7 +178,7 @@ def sensor_id_from_topic(topic: str, prefix: str) -> int:
     n = len(head)
     if parts[:n] != head or len(parts) != n + 3 or parts[n] != "sensors" or parts[n + 2] != "readings":
         raise InvalidReading(f"topic {topic!r} is not {prefix}/sensors/<sensor id>/readings")
-    if not parts[n + 1].isdigit():
+    if not (parts[n + 1].isascii() and parts[n + 1].isdigit()):
         raise InvalidReading(f"topic {topic!r}: {parts[n + 1]!r} is not a sensor id")
     return int(parts[n + 1])
 

@@ -69,7 +69,7 @@ def utc(at: datetime, name: str) -> datetime:
 
 
 async def territory_id_of(conn: Connection, key: str) -> int:
-    number = int(key) if key.isdigit() and len(key) <= 9 else None
+    number = int(key) if key.isascii() and key.isdigit() and len(key) <= 9 else None
     cur = await conn.execute(
         "SELECT id FROM twin.territory WHERE name = %(k)s OR id = %(i)s ORDER BY name = %(k)s DESC LIMIT 1",
         {"k": key, "i": number},

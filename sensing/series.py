@@ -99,7 +99,7 @@ def plan_series(start: datetime, end: datetime, step: str) -> Plan | None:
     if step == "auto":
         step_s = auto_step_s(span_s)
     else:
-        if not step.isdigit() or len(step) > 9 or int(step) < 1:
+        if not (step.isascii() and step.isdigit()) or len(step) > 9 or int(step) < 1:
             raise InvalidInput(
                 f"step {step!r} is not understood: send raw, auto, or a whole number of seconds (e.g. 3600)"
             )

@@ -287,7 +287,8 @@ async def _single(
 
 
 def _int_key(entity_set: str, key: str) -> int:
-    if not key.isdigit() or len(key) > 18:
+    # isascii: str.isdigit() also accepts "²" and other digits int() refuses.
+    if not (key.isascii() and key.isdigit()) or len(key) > 18:
         raise NotFound(f"no {entity_set}({key}): {entity_set} ids are whole numbers, e.g. {entity_set}(1)")
     return int(key)
 

@@ -49,7 +49,14 @@ def parse_observation_id(text: str) -> tuple[int, datetime]:
     """
     bare = text[1:-1] if len(text) >= 2 and text[0] == text[-1] == "'" else text
     sensor, _, ms = bare.partition("-")
-    if not (sensor.isdigit() and ms.isdigit() and len(sensor) <= 18 and len(ms) <= 15):
+    if not (
+        sensor.isascii()
+        and ms.isascii()
+        and sensor.isdigit()
+        and ms.isdigit()
+        and len(sensor) <= 18
+        and len(ms) <= 15
+    ):
         raise NotFound(
             f"no observation {text}: observation ids look like '12-1546300800000' (sensor-epoch ms)"
         )
@@ -60,7 +67,7 @@ def parse_observation_id(text: str) -> tuple[int, datetime]:
 
 
 def _whole(name: str, text: str, upper: int) -> int:
-    if not text.isdigit() or len(text) > 12 or int(text) > upper:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) > upper:
         raise InvalidInput(f"{name}={text!r}: send a whole number from 0 to {upper}")
     return int(text)
 
