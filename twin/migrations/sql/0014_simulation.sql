@@ -113,6 +113,9 @@ CREATE INDEX incident_consequences_pending_idx
 -- Synthetic water networks (`hyperviseur synthesize water`, docs/simulation.md): every row it writes says
 -- {"synthetic": true} in its attributes; this derived column carries the flag to the OGC API, the tiles and
 -- QGIS, which only show columns. A catalog field and a tile property: titles and descriptions are unchanged.
+-- The catalog gains a field the schema defines, not a person's edit: kept out of the audit trail (which starts
+-- empty on a fresh database and records data changes).
+ALTER TABLE twin.layer_catalog DISABLE TRIGGER audit_update;
 DO $$
 DECLARE t text;
 BEGIN
@@ -129,6 +132,7 @@ BEGIN
          WHERE name = t AND NOT fields @> '[{"name": "synthetic"}]';
     END LOOP;
 END $$;
+ALTER TABLE twin.layer_catalog ENABLE TRIGGER audit_update;
 SELECT tiles.define_tile_function('water_pipes', 'water_pipes', 12,
     $$t.id, t.name, t.diameter_m, t.synthetic,
       CASE WHEN z >= 15 THEN t.start_node END AS start_node,
