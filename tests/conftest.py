@@ -17,6 +17,9 @@ from twin.db import migrate
 # An app built from the environment in a test never joins a broker it was not given: a `make demo` on the
 # same machine keeps its readings (tests that ingest pass their own throwaway broker).
 os.environ.setdefault("HYPERVISEUR_SENSING_INGEST", "false")
+# Incidents' consequences are computed in the background and write rows and live events at their own pace:
+# tests that compare database fingerprints around a refusal would see them. The tests of that feature turn it on.
+os.environ.setdefault("HYPERVISEUR_SIMULATION_AUTO_CONSEQUENCES", "false")
 
 
 @pytest.fixture(scope="session")

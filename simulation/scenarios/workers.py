@@ -178,14 +178,24 @@ class RunDispatcher:
         self.workers = workers
         self.poll_s = poll_s
         self.wake = asyncio.Event()
+        self._orphans_checked = False
         self.running: dict[int, Future[str]] = {}
         self._pool: ProcessPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        requeued = await asyncio.to_thread(store.requeue_orphans, self.url)
+    async def _requeue_orphans(self) -> None:
+        """Queue again the runs a stopped server left running (once; retried while the database is away)."""
+        try:
+            requeued = await asyncio.to_thread(store.requeue_orphans, self.url)
+        except (psycopg.Error, OSError) as exc:  # not reachable or not migrated yet: /health says so
+            log.warning("scenario dispatcher: orphaned runs not checked yet: %s", exc)
+            return
+        self._orphans_checked = True
         if requeued:
             log.warning("scenario runs %s were left running by a stopped server: queued again", requeued)
+
+    async def start(self) -> None:
+        await self._requeue_orphans()
         if self.workers <= 0:
             return
         self._pool = ProcessPoolExecutor(
@@ -212,6 +222,8 @@ class RunDispatcher:
         assert self._pool is not None
         loop = asyncio.get_running_loop()
         while True:
+            if not self._orphans_checked:
+                await self._requeue_orphans()
             try:
                 self.running = {k: f for k, f in self.running.items() if not f.done()}
                 free = self.workers - len(self.running)

@@ -26,6 +26,7 @@ from tests.console.test_console_e2e import MONACO, browse  # noqa: F401 (fixture
 from tests.console.test_console_routing import _click_lonlat, _street_point
 from tests.layers.ogc_fixtures import Caller, serve_app, server_settings, signed_in
 from twin.app import create_app
+from twin.settings import SimulationSettings
 
 CLOSED_STREET = "Avenue Princesse Alice"
 MONTE_CARLO = (7.4268, 43.7395)  # dense blocks around the Casino gardens
@@ -45,7 +46,9 @@ def _wait_until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
 @pytest.fixture(scope="module")
 def server(monaco_url: str, console_dist: Any) -> Iterator[str]:
     """The app with its live stream and one scenario worker, served once the hub has read the event log."""
-    app = create_app(server_settings(monaco_url))
+    settings = server_settings(monaco_url)
+    settings.simulation = SimulationSettings(auto_consequences=True)  # the incident card's consequences
+    app = create_app(settings)
     with serve_app(app) as url:
         _wait_until(lambda: app.state.bus.connected.is_set() and app.state.live.hub.ready.is_set())
         yield url

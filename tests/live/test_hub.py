@@ -87,4 +87,6 @@ def test_topics_are_checked() -> None:
     assert parse_topics("incident,sensors") == {"incident", "sensors"}
     with pytest.raises(InvalidInput) as refused:
         parse_topics("incident,alerts")
-    assert "'alerts'" in str(refused.value) and "incident, detection, log, sensors" in str(refused.value)
+    assert "'alerts'" in str(refused.value) and "incident, detection, log, simulation, sensors" in str(
+        refused.value
+    )

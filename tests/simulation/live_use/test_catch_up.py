@@ -40,7 +40,9 @@ def test_catch_up_on_start_computes_incidents_created_while_automatic_was_off(
         service: ConsequenceService = off.state.consequences
         assert quiet not in {o.incident_id for o in service.computed}
         call(url, operator, "GET", f"/api/incidents/{quiet}/consequences", 404)
-    on = create_app(server_settings(database_url))
+    settings = server_settings(database_url)
+    settings.simulation = SimulationSettings(auto_consequences=True)
+    on = create_app(settings)
     with serve_app(on) as url:
         doc = finished(url, operator, quiet)
         assert doc["status"] == "done" and doc["events"][0]["edge_ids"] == town.street("Impasse des Lilas")

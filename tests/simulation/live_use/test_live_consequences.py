@@ -32,6 +32,7 @@ from tests.simulation.live_use.town import Town, ll, make_town
 from twin.app import create_app
 from twin.broker import EmbeddedBroker, find_mosquitto, host_port_from_url, throwaway_broker
 from twin.errors import ClusterError
+from twin.settings import SimulationSettings
 
 PREFIX = "hyperviseur"
 
@@ -67,7 +68,9 @@ def dry_town(database_url: str) -> Town:
 @pytest.fixture(scope="module")
 def app(database_url: str, broker: EmbeddedBroker, town: Town, dry_town: Town) -> Any:
     mqtt_settings = {"url": broker.url(), "client_id": "consequences-ingest", "topic_prefix": PREFIX}
-    return create_app(server_settings(database_url, sensing={"ingest": True}, mqtt=mqtt_settings))
+    settings = server_settings(database_url, sensing={"ingest": True}, mqtt=mqtt_settings)
+    settings.simulation = SimulationSettings(auto_consequences=True)
+    return create_app(settings)
 
 
 @pytest.fixture(scope="module")
