@@ -49,7 +49,7 @@ class TerritoryModels:
     @property
     def water_synthetic(self) -> bool:
         """Whether the water network was laid by ``hyperviseur synthesize water`` (reports say so)."""
-        return self.water is not None and "synthetic" in (self.water.source or "")
+        return self.water is not None and (self.water.source or "").endswith("(synthetic)")
 
 
 def load_road_graph(url: str, territory: int | str) -> TerritoryGraph:

@@ -23,7 +23,7 @@ from typing import Any
 
 from twin.security.permissions import may_see_layer
 
-WATER_CAUSES = frozenset({"no_water", "low_pressure", "water_quality"})
+WATER_CAUSES = frozenset({"no_water", "low_pressure", "water_at_risk", "water_quality"})
 WATER_ACTIONS = frozenset({"close_valves", "open_valves", "operate_valve", "repair_pipe"})
 _PLAIN = {
     "cause": "no_water",
@@ -43,8 +43,9 @@ def redact_report(doc: dict[str, Any], role: str) -> dict[str, Any]:
     out = copy.deepcopy(doc)
     if "water" in out:
         out["water"] = None
-    if "hydraulics" in out:
-        out["hydraulics"] = None
+    for section in ("hydraulics", "pumps", "water_network"):
+        if section in out:
+            out[section] = None
     out["recommended_actions"] = [
         a for a in out.get("recommended_actions", []) if a.get("kind") not in WATER_ACTIONS
     ]

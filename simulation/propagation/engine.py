@@ -272,7 +272,18 @@ def consequence_report(
         tuple(plumes),
         tuple(pump_outages),
         tuple(timings),
+        water_network=None if water is None else _water_network(water),
     )
+
+
+def _water_network(water: SegmentModel) -> dict[str, Any]:
+    """Which water network the report ran on, and how much of it is assumed."""
+    source = water.network.source or ""
+    return {
+        "source": source,
+        "synthetic": source.endswith("(synthetic)"),
+        "valves_assumed": water.placement.assumed,
+    }
 
 
 def _after_state(

@@ -14,6 +14,13 @@ from simulation.propagation.water import PumpOutage, WaterTiming
 from simulation.water.isolation import Isolation
 from simulation.water.report import isolation_report
 
+#: Appended to every water reason when the network was laid by `hyperviseur synthesize water`.
+SYNTHETIC_NOTE = {
+    "fr": " (réseau d'eau synthétique : tracé supposé sous les rues, non relevé)",
+    "en": " (synthetic water network: assumed under the streets, not surveyed)",
+}
+WATER_CAUSES = frozenset({"no_water", "low_pressure", "water_at_risk"})
+
 
 @dataclass(frozen=True)
 class ConsequenceReport:
@@ -31,6 +38,9 @@ class ConsequenceReport:
     plumes: tuple[Plume, ...] = ()
     pumps: tuple[PumpOutage, ...] = ()
     hydraulics: tuple[WaterTiming, ...] = field(default_factory=tuple)
+    # The water network the report ran on: its source, and whether it is synthetic (laid by
+    # `hyperviseur synthesize water`, not surveyed): every water reason then says so.
+    water_network: dict[str, Any] | None = None
 
     @property
     def residents_hit(self) -> int:
@@ -54,6 +64,7 @@ class ConsequenceReport:
                 )
         sites = self.critical_sites_hit
         n_b = sum(1 for a in self.affected if a.layer == "buildings")
+        synthetic = bool(self.water_network and self.water_network.get("synthetic"))
         return {
             "territory": self.territory,
             "start": None if self.start is None else self.start.isoformat(),
@@ -73,10 +84,11 @@ class ConsequenceReport:
                     "residents": a.residents,
                     "causes": list(a.causes),
                     "since_s": a.since_s,
-                    "reasons": list(a.reasons),
+                    "reasons": [_marked(r, synthetic) for r in a.reasons],
                 }
                 for a in self.affected
             ],
+            "water_network": self.water_network,
             "access": None if self.access is None else self.access.as_json(),
             "water": None if self.water is None else isolation_report(self.water),
             "pumps": [p.as_json() for p in self.pumps] or None,
@@ -86,10 +98,20 @@ class ConsequenceReport:
             "plume": [p.as_json() for p in self.plumes] or None,
             "timeline": list(self.timeline),
             "recommended_actions": list(self.actions),
-            "summary": {
-                "fr": f"{len(self.events)} événement(s) : {n_b} bâtiments ({self.residents_hit} habitants) et "
-                f"{len(sites)} sites sensibles touchés, {len(self.actions)} actions recommandées",
-                "en": f"{len(self.events)} event(s): {n_b} buildings ({self.residents_hit} residents) and "
-                f"{len(sites)} critical sites hit, {len(self.actions)} recommended actions",
-            },
+            "summary": _marked(
+                {
+                    "fr": f"{len(self.events)} événement(s) : {n_b} bâtiments ({self.residents_hit} habitants) "
+                    f"et {len(sites)} sites sensibles touchés, {len(self.actions)} actions recommandées",
+                    "en": f"{len(self.events)} event(s): {n_b} buildings ({self.residents_hit} residents) and "
+                    f"{len(sites)} critical sites hit, {len(self.actions)} recommended actions",
+                },
+                synthetic and any(c in WATER_CAUSES for a in self.affected for c in a.causes),
+            ),
         }
+
+
+def _marked(text: dict[str, Any], synthetic: bool) -> dict[str, Any]:
+    """``text`` ({fr, en[, cause]}) with the synthetic-network warning when it is about water on one."""
+    if not synthetic or text.get("cause", "no_water") not in WATER_CAUSES:
+        return text
+    return {**text, "fr": text["fr"] + SYNTHETIC_NOTE["fr"], "en": text["en"] + SYNTHETIC_NOTE["en"]}

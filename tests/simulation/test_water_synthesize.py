@@ -352,6 +352,37 @@ def test_helsinki_pipe_break_cuts_customers_behind_assumed_valves(url: str, hels
     assert result.summary.demand_not_served_m3 > 0
 
 
+def test_a_report_on_a_synthetic_network_says_so_in_every_water_reason(url: str, helsinki: Any) -> None:
+    from simulation.consequences import PipeBurstEvent, consequence_report
+    from simulation.dependencies import derive_and_save
+    from simulation.territory import load_territory_models
+    from simulation.visibility import redact_report
+
+    derive_and_save(url, DEFAULT_TERRITORY_NAME)  # buildings hang from the new junctions
+    models = load_territory_models(url, DEFAULT_TERRITORY_NAME)
+    assert models.water_synthetic and models.segments is not None
+    pipe = next(
+        p
+        for p in sorted(n for n in models.segments.network.link_names if n.startswith("P") and n != "PT1")
+        if models.segments.isolate(p).customers and not models.segments.isolate(p).sources_lost
+    )
+    doc = consequence_report(
+        [PipeBurstEvent(pipe)], access=models.access, dependencies=models.dependencies, water=models.segments
+    ).as_json()
+    assert doc["water_network"] == {
+        "source": f"territory {DEFAULT_TERRITORY_NAME!r} (synthetic)",
+        "synthetic": True,
+        "valves_assumed": True,
+    }
+    water_reasons = [r for a in doc["affected"] for r in a["reasons"] if r["cause"] == "no_water"]
+    assert water_reasons, "the burst cut nobody off"
+    assert all(
+        "réseau d'eau synthétique" in r["fr"] and "synthetic water network" in r["en"] for r in water_reasons
+    )
+    assert "synthetic water network" in doc["summary"]["en"]
+    assert redact_report(doc, "analyst")["water_network"] is None
+
+
 def test_ogc_features_and_tiles_show_synthetic_pipes(url: str, grid: dict[str, Any]) -> None:
     import httpx
 
