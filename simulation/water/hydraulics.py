@@ -183,13 +183,32 @@ def run_model(model: Any, simulator: Simulator) -> RunOutput:
         results = wntr.sim.WNTRSimulator(model).run_sim()
     run_time_s = time.perf_counter() - started
     pressure = results.node["pressure"]
-    expected = wntr.metrics.expected_demand(
-        model,
-        start_time=0,
-        end_time=model.options.time.duration,
-        timestep=model.options.time.report_timestep,
+    expected = expected_demand_m3_s(
+        model, model.options.time.duration, model.options.time.report_timestep
     ).reindex(pressure.index)
     return RunOutput(pressure, results.node["demand"], expected, run_time_s, results)
+
+
+def expected_demand_m3_s(model: Any, end_s: int, step_s: int) -> pd.DataFrame:
+    """What each junction asks for at each report time from 0 to ``end_s`` (base demands × patterns ×
+    the demand multiplier): ``wntr.metrics.expected_demand``'s answer, computed once per pattern instead of
+    once per junction and time (that took 90 % of a 24-hour scenario on L-Town)."""
+    times = np.arange(0, end_s + step_s, step_s)
+    multiplier = model.options.hydraulic.demand_multiplier
+    by_pattern: dict[str | None, np.ndarray] = {}
+    names, columns = [], []
+    for name, junction in model.junctions():
+        total = np.zeros(len(times))
+        for demand in junction.demand_timeseries_list:
+            key = demand.pattern_name
+            if key not in by_pattern:
+                pattern = demand.pattern
+                by_pattern[key] = np.array([pattern.at(t) for t in times]) if pattern else np.ones(len(times))
+            total += demand.base_value * by_pattern[key] * multiplier
+        names.append(name)
+        columns.append(total)
+    data = np.column_stack(columns) if columns else np.empty((len(times), 0))
+    return pd.DataFrame(data, index=times, columns=names)
 
 
 def run_break_scenario(

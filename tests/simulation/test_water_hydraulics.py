@@ -12,6 +12,7 @@ import pytest
 from simulation.water.hydraulics import (
     HydraulicSettings,
     close_links,
+    expected_demand_m3_s,
     links_to_close,
     prepare_model,
     run_break_scenario,
@@ -272,3 +273,13 @@ def test_links_to_close_and_close_links_on_the_small_line() -> None:
     model = prepare_model(wn, TWO_HOURS)
     close_links(model, closed)
     assert [model.get_link(n).initial_status.name for n in ("RA", "AB", "BC")] == ["Open", "Closed", "Closed"]
+
+
+def test_expected_demand_equals_wntr_metrics_on_ltown(ltown_wn: Any) -> None:
+    import wntr
+
+    ours = expected_demand_m3_s(ltown_wn, 24 * 3600, 300)
+    theirs = wntr.metrics.expected_demand(ltown_wn, start_time=0, end_time=24 * 3600, timestep=300)
+    assert list(ours.columns) == list(theirs.columns) and list(ours.index) == list(theirs.index)
+    assert np.array_equal(ours.to_numpy(), theirs.to_numpy())
+    assert ours.to_numpy().max() > 0  # L-Town's demands follow their patterns: a real comparison
