@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from incidents.views import Viewer, incident_filter
 from simulation.consequences import consequence_report
 from simulation.events import parse_events
+from simulation.json_response import json_response
 from simulation.live_use import store
 from simulation.live_use.worker import ConsequenceService
 from simulation.propagation.context import crews_from_twin
@@ -97,10 +98,9 @@ def incident_consequences_router() -> APIRouter:
         "/{incident_id}/consequences",
         summary="Lire les conséquences calculées d'un incident",
         dependencies=readers,
+        response_model=dict[str, Any],
     )
-    async def read_consequences(
-        incident_id: IncidentId, conn: Connection, request: Request
-    ) -> dict[str, Any]:
+    async def read_consequences(incident_id: IncidentId, conn: Connection, request: Request) -> Response:
         """Status ``pending``, ``done`` (with the report), ``failed`` (with the error) or ``not_applicable``
         (with the reason); computed automatically for every incident, or on request (POST)."""
         await _visible_incident(conn, request, incident_id)
@@ -111,7 +111,7 @@ def incident_consequences_router() -> APIRouter:
                 f"no consequences computed yet for incident {incident_id}: they follow within seconds when "
                 "automatic, or POST /api/incidents/{id}/consequences to compute them"
             )
-        return _visible_json(row, role_of(request))
+        return json_response(_visible_json(row, role_of(request)))
 
     @router.post(
         "/{incident_id}/consequences",
@@ -139,8 +139,9 @@ def adhoc_router() -> APIRouter:
         summary="Conséquences immédiates d'événements (simulation rapide)",
         dependencies=writers,
         responses=_BAD_EVENTS,
+        response_model=dict[str, Any],
     )
-    async def adhoc_consequences(body: AdhocIn, request: Request, response: Response) -> dict[str, Any]:
+    async def adhoc_consequences(body: AdhocIn, request: Request) -> Response:
         """The consequence report of ``events`` on the territory's live state, computed now on the server's
         resident models (the first call of a territory loads them)."""
         events = parse_events(body.events)
@@ -161,7 +162,7 @@ def adhoc_router() -> APIRouter:
                 crews=crews_from_twin(_service(request).models.database_url, models.territory_id),
             ).as_json()
         )
-        response.headers["Server-Timing"] = f"report;dur={(time.perf_counter() - started) * 1000:.1f}"
-        return redact_report(report, role_of(request))
+        timing = {"Server-Timing": f"report;dur={(time.perf_counter() - started) * 1000:.1f}"}
+        return json_response(redact_report(report, role_of(request)), headers=timing)
 
     return router

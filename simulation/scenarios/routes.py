@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from simulation.json_response import json_response
 from simulation.scenarios import results, store
 from simulation.visibility import redact_report, sees_water_network
 from twin.deps import Connection
@@ -188,20 +189,26 @@ def scenario_router() -> APIRouter:
         return row, redact(row["report"], _role(request))
 
     @router.get(
-        "/runs/{run_id}/report", summary="Rapport de conséquences d'une exécution", dependencies=readers
+        "/runs/{run_id}/report",
+        summary="Rapport de conséquences d'une exécution",
+        dependencies=readers,
+        response_model=dict[str, Any],
     )
-    async def get_report(conn: Connection, request: Request, run_id: Id) -> dict[str, Any]:
+    async def get_report(conn: Connection, request: Request, run_id: Id) -> Response:
         """Le rapport du scénario, avec le résumé de l'état de référence (``baseline``)."""
         _, report = await _report(conn, request, run_id)
-        return report
+        return json_response(report)
 
     @router.get(
-        "/runs/{run_id}/layers", summary="Couches cartographiques d'une exécution", dependencies=readers
+        "/runs/{run_id}/layers",
+        summary="Couches cartographiques d'une exécution",
+        dependencies=readers,
+        response_model=dict[str, Any],
     )
-    async def get_layers(conn: Connection, request: Request, run_id: Id) -> dict[str, Any]:
+    async def get_layers(conn: Connection, request: Request, run_id: Id) -> Response:
         """GeoJSON (WGS84) : actifs touchés, mailles H3 (résolution 9), routes fermées, zones isolées, événements."""
         row, report = await _report(conn, request, run_id)
-        return await results.layers_of(conn, int(row["territory_id"]), report)
+        return json_response(await results.layers_of(conn, int(row["territory_id"]), report))
 
     @router.get(
         "/runs/{run_id}/download", summary="Télécharger les résultats d'une exécution", dependencies=readers
