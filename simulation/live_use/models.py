@@ -27,6 +27,8 @@ from simulation.territory import TerritoryModels, load_territory_models
 log = logging.getLogger(__name__)
 
 #: Twin tables the models read besides the roads (the roads reach them through the routing graph).
+#: NOTIFY channel of simulation.dependency_links writes (migration 0014), payload the territory id.
+DEPENDENCIES_CHANNEL = "dependencies_changed"
 MODEL_TABLES = frozenset(
     {
         "buildings",
@@ -107,6 +109,12 @@ class ResidentModels:
             self.loads += 1
             log.info("simulation: models of %s loaded in %.0f ms", models.name, models.load_ms)
             return models
+
+    async def on_dependencies_changed(self, payload: str) -> None:
+        """Bus handler: the dependency links of a territory were written (edit, derivation): its models are stale."""
+        if payload.isascii() and payload.isdigit():
+            tid = int(payload)
+            self._generation[tid] = self._generation.get(tid, 0) + 1
 
     async def on_tiles_changed(self, payload: str) -> None:
         """Bus handler: a layer the models read changed; those of the territories it meets go stale."""

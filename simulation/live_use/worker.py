@@ -29,7 +29,7 @@ from routing.service import TILES_CHANNEL
 from simulation.live_use import store
 from simulation.live_use.compute import Outcome, compute_and_store
 from simulation.live_use.infer import IncidentFacts
-from simulation.live_use.models import GraphSource, ResidentModels
+from simulation.live_use.models import DEPENDENCIES_CHANNEL, GraphSource, ResidentModels
 from twin.bus import EventBus
 from twin.errors import NotFound
 from twin.live_events import LOGGED_CHANNEL
@@ -259,6 +259,7 @@ async def consequences_lifespan(app: FastAPI, bus: EventBus) -> AsyncIterator[No
         LOGGED_CHANNEL, service.on_logged, on_connect=service.on_connect, on_disconnect=service.on_disconnect
     )
     bus.subscribe(TILES_CHANNEL, service.models.on_tiles_changed)
+    bus.subscribe(DEPENDENCIES_CHANNEL, service.models.on_dependencies_changed)
     app.state.consequences = service
     service.start()
     try:

@@ -374,3 +374,38 @@ def test_time_from_incident_creation_to_consequences_stored(
         f"ad hoc road closure: report median {statistics.median(server_ms):.1f} ms, round trip median"
         f" {statistics.median(wall_ms):.1f} ms, p95 {p95:.1f} ms (20 calls, hand-built town)"
     )
+
+
+def test_an_edited_dependency_link_reaches_the_live_reports(
+    server: str, town: Town, people: dict[str, Caller]
+) -> None:
+    """Editing a link through the API notifies the servers (trigger on simulation.dependency_links): the next
+    live report uses it, without a restart."""
+    body = {"territory": town.name, "events": [{"type": "pipe_burst", "pipe": "AB"}]}
+
+    def cut_off() -> dict[str, list[str]]:
+        return _affected(
+            _call(server, people["operator"], "POST", "/api/simulation/consequences", 200, json=body)
+        )
+
+    assert cut_off()["Résidence Basse"] == ["no_water"]  # the resident models are loaded now
+    edit = {
+        "territory": town.name,
+        "kind": "water_service",
+        "dependent_layer": "buildings",
+        "dependent_id": town.ids["Résidence Basse"],
+        "provider_layer": "water_junctions",
+        "provider_id": None,
+        "note": "puits privé",
+    }
+    link = _call(server, people["planner"], "PUT", "/api/simulation/dependencies", 200, json=edit)
+    try:
+        wait_until(lambda: "Résidence Basse" not in cut_off())
+    finally:
+        gone = httpx.delete(
+            f"{server}/api/simulation/dependencies/{link['id']}",
+            headers=people["planner"].headers,
+            timeout=30,
+        )
+        assert gone.status_code == 204, gone.text
+    wait_until(lambda: cut_off().get("Résidence Basse") == ["no_water"])

@@ -46,6 +46,25 @@ CREATE INDEX dependency_links_provider_idx
     ON simulation.dependency_links (territory_id, provider_layer, provider_id);
 SELECT audit.audit_table('simulation.power_feeders');
 
+-- Every write to the links (an edit through the API, a derivation, a GIS edit) tells the servers which
+-- territory's resident models are stale: NOTIFY dependencies_changed, payload the territory id, once per
+-- statement (a derivation's COPY of 60,000 rows is one notification).
+CREATE FUNCTION simulation.notify_dependencies_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE t integer;
+BEGIN
+    FOR t IN SELECT DISTINCT territory_id FROM changed LOOP
+        PERFORM pg_notify('dependencies_changed', t::text);
+    END LOOP;
+    RETURN NULL;
+END $$;
+-- Transition tables allow one event per trigger: three triggers, one function.
+CREATE TRIGGER dependency_links_inserted AFTER INSERT ON simulation.dependency_links
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION simulation.notify_dependencies_changed();
+CREATE TRIGGER dependency_links_updated AFTER UPDATE ON simulation.dependency_links
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION simulation.notify_dependencies_changed();
+CREATE TRIGGER dependency_links_deleted AFTER DELETE ON simulation.dependency_links
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION simulation.notify_dependencies_changed();
+
 -- Planners' what-if scenarios: a fork of the live state (its closures at forked_at) plus events and measures.
 CREATE TABLE simulation.scenarios (
     id            bigserial PRIMARY KEY,
